@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import helmet from '@fastify/helmet'
+import type { Logger } from 'pino'
+import type { GatewayConfig } from './config/types.js'
+import type { PolicySet } from './policy/compile.js'
+import type { IdentityStore } from './identity/store.js'
+import { Authenticator } from './auth/authenticate.js'
+import { accessPlugin } from './auth/plugin.js'
+import { edgePlugin } from './edge/plugin.js'
+import { createTrust } from './edge/trust.js'
+import { proxyPlugin } from './proxy/plugin.js'
+import { handleError } from './error-handler.js'
+import { logAccess } from './logging.js'
+import { LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, withDetail } from './errors.js'
+
+export interface AppDeps {
+  config: GatewayConfig
+  policies: () => PolicySet
+  store: IdentityStore
+  logger: Logger
+  /** Extra Fastify options, such as `https` when the app serves TLS itself. */
+  server?: Partial<FastifyServerOptions> & Record<string, unknown>
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Builds the gateway; never listens. Plugins are registered one by one, in security order. */
+export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps
+  const isTrusted = createTrust(config.server.trustedProxies)
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    // A request id from the client is believed only from a trusted proxy; otherwise it is ours.
+    genReqId: (req) => {
+      const inbound = req.headers['x-request-id']
+      const trusted = typeof inbound === 'string' && REQUEST_ID.test(inbound) && isTrusted(req.socket.remoteAddress)
+      return trusted ? inbound : randomUUID()
+    },
+    trustProxy: (address: string) => isTrusted(address),
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 2048 },
+    requestTimeout: config.server.requestTimeoutMs,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    return503OnClosing: true,
+    ...deps.server
+  } as FastifyServerOptions)
+
+  // 1. Security headers first, so that even a refused request carries them (HSTS on every response).
+  await app.register(helmet, {
+    hsts: { maxAge: config.tls.hstsMaxAge, includeSubDomains: true },
+    contentSecurityPolicy: false,
+    crossOriginEmbedderPolicy: false
+  })
+  // 2. Canonical form of the request line and headers, before anything reads them.
+  await app.register(edgePlugin)
+  // 3. Authentication and the role's decision; nothing is forwarded or read before both pass.
+  const authenticator = new Authenticator(deps.store, config.identity)
+  await app.register(accessPlugin, { authenticator, policies: deps.policies })
+  // 4. The gateway's own routes, then everything else to Label Studio.
+  registerInternalRoutes(app, deps.store)
+  await app.register(proxyPlugin, { upstream: config.upstream, isTrusted })
+
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler(async (request) => {
+    // Reached only by a method the proxy does not carry (OPTIONS) that a policy let through.
+    throw withDetail(new LG_ERR_POLICY_DENIED(request.method, 'this path'), 'no-route')
+  })
+  app.addHook('onResponse', async (request, reply) => logAccess(request, reply))
+  return app
+}
+
+function registerInternalRoutes (app: FastifyInstance, store: IdentityStore): void {
+  const config = { internal: true }
+  app.get('/-/healthz', { config }, async () => ({ status: 'ok' }))
+  app.get('/-/readyz', { config }, async () => {
+    try {
+      await store.ping()
+    } catch (err) {
+      throw withDetail(new LG_ERR_NOT_READY('the identity store does not answer', { cause: err }), 'store-ping')
+    }
+    return { status: 'ready', store: store.kind }
+  })
+}

@@ -1,0 +1,131 @@
+import { parseArgs } from 'node:util'
+import closeWithGrace from 'close-with-grace'
+import { loadPolicies } from '../policy/load.js'
+import { openIdentityStore } from '../identity/open-store.js'
+import { startGateway } from '../server.js'
+import type { PolicySet } from '../policy/compile.js'
+import type { GatewayConfig } from '../config/types.js'
+import { CHECK_HELP, MAIN_HELP, SERVE_HELP, TOKEN_HELP, USER_HELP } from './usage.js'
+import { CliError, configPath, loadConfigOrFail } from './shared.js'
+import * as id from './identity-commands.js'
+
+const OPTIONS = {
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  user: { type: 'string' },
+  expires: { type: 'string' },
+  'upstream-token-stdin': { type: 'boolean' },
+  role: { type: 'string' },
+  projects: { type: 'string' },
+  json: { type: 'boolean' }
+} as const
+
+const HELP: Record<string, string> = { serve: SERVE_HELP, check: CHECK_HELP, token: TOKEN_HELP, user: USER_HELP }
+
+function loadPoliciesOrFail (config: GatewayConfig): PolicySet {
+  try {
+    const policies = loadPolicies(config.policies.dir)
+    const role = config.identity.defaultRole
+    if (role !== null && !policies.roles.has(role)) {
+      throw new CliError(`${config.file}: identity.default_role names "${role}", which has no file in ${config.policies.dir}`, 1)
+    }
+    return policies
+  } catch (err) {
+    if ((err as { code?: string }).code === 'LG_ERR_POLICY_INVALID') throw new CliError((err as Error).message, 1)
+    throw err
+  }
+}
+
+async function serve (flags: { config?: string | undefined }): Promise<void> {
+  const config = loadConfigOrFail(flags.config)
+  const policies = loadPoliciesOrFail(config)
+  const gateway = await startGateway(config, policies)
+  gateway.app.log.info({ port: gateway.port, redirectPort: gateway.redirectPort, store: gateway.store.kind, roles: [...policies.roles.keys()] }, 'labelgate listening')
+  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+    if (err) gateway.app.log.error({ err }, 'shutting down after an error')
+    await gateway.close()
+  })
+}
+
+function check (flags: { config?: string | undefined }): void {
+  const problems: string[] = []
+  let config: GatewayConfig | null = null
+  try {
+    config = loadConfigOrFail(flags.config)
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err
+    problems.push(err.message)
+  }
+  if (config) {
+    try {
+      loadPoliciesOrFail(config)
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err
+      problems.push(err.message)
+    }
+  }
+  if (problems.length > 0) throw new CliError(problems.join('\n'), 1)
+  process.stdout.write(`ok: ${configPath(flags.config)} and its policies are valid\n`)
+}
+
+async function withStore (flags: { config?: string | undefined }, run: (ctx: id.CommandContext) => Promise<void>): Promise<void> {
+  const config = loadConfigOrFail(flags.config)
+  const store = openIdentityStore(config.identity)
+  const ctx = { config, store, out: (t: string) => process.stdout.write(t + '\n'), err: (t: string) => process.stderr.write(t + '\n') }
+  try {
+    await run(ctx)
+  } catch (err) {
+    if (err instanceof CliError) throw err
+    throw new CliError(`the identity store failed: ${(err as Error).message}`, 1)
+  } finally {
+    await store.close()
+  }
+}
+
+async function dispatch (command: string, sub: string | undefined, rest: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
+  const flags = { config: values.config as string | undefined }
+  switch (`${command} ${sub ?? ''}`.trim()) {
+    case 'serve': return await serve(flags)
+    case 'check': return check(flags)
+    case 'token create': return await withStore(flags, (ctx) => id.tokenCreate(ctx, values))
+    case 'token register': return await withStore(flags, (ctx) => id.tokenRegister(ctx, values))
+    case 'token list': return await withStore(flags, (ctx) => id.tokenList(ctx, values))
+    case 'token revoke': return await withStore(flags, (ctx) => id.tokenRevoke(ctx, rest[0]))
+    case 'user set': return await withStore(flags, (ctx) => id.userSet(ctx, rest[0], values))
+    case 'user disable': return await withStore(flags, (ctx) => id.userSetDisabled(ctx, rest[0], true))
+    case 'user enable': return await withStore(flags, (ctx) => id.userSetDisabled(ctx, rest[0], false))
+    case 'user list': return await withStore(flags, (ctx) => id.userList(ctx, values))
+    default: throw new CliError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"\n\n${HELP[command] ?? MAIN_HELP}`, 2)
+  }
+}
+
+export async function main (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (err) {
+    process.stderr.write(`labelgate: ${(err as Error).message}\nRun 'labelgate --help' for usage.\n`)
+    return 2
+  }
+  const [command, sub, ...rest] = parsed.positionals
+  if (parsed.values.help === true || command === undefined || command === 'help') {
+    process.stdout.write((command !== undefined && HELP[command]) || MAIN_HELP)
+    return command === undefined && parsed.values.help !== true ? 2 : 0
+  }
+  const oneWord = command === 'serve' || command === 'check'
+  if (oneWord && sub !== undefined) {
+    process.stderr.write(`labelgate: ${command} takes no arguments besides options\n\n${HELP[command] ?? MAIN_HELP}`)
+    return 2
+  }
+  try {
+    await dispatch(command, oneWord ? undefined : sub, rest, parsed.values)
+    return 0
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`labelgate: ${err.message}\n`)
+      return err.exitCode
+    }
+    process.stderr.write(`labelgate: ${(err as Error).stack ?? String(err)}\n`)
+    return 1
+  }
+}

@@ -1,0 +1,39 @@
+import { loadConfig } from '../config/load.js'
+import type { GatewayConfig } from '../config/types.js'
+
+/** A command-line failure: exit code 1 for a finding, 2 for misuse. */
+export class CliError extends Error {
+  constructor (message: string, readonly exitCode: 1 | 2) {
+    super(message)
+  }
+}
+
+export function configPath (flag: string | undefined): string {
+  return flag ?? process.env.LABELGATE_CONFIG ?? 'gateway.yaml'
+}
+
+export function loadConfigOrFail (flag: string | undefined): GatewayConfig {
+  try {
+    return loadConfig(configPath(flag))
+  } catch (err) {
+    if ((err as { code?: string }).code === 'LG_ERR_CONFIG_INVALID') throw new CliError((err as Error).message, 1)
+    throw err
+  }
+}
+
+export async function readStdin (): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8').trim()
+}
+
+export function formatTime (ms: number | null): string {
+  return ms === null ? 'never' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** Prints rows as aligned columns. */
+export function table (header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  return [line(header), ...rows.map(line)].join('\n')
+}

@@ -1,0 +1,59 @@
+// Help texts. Every command answers --help; exit codes: 0 success, 1 a finding, 2 misuse.
+
+export const MAIN_HELP = `labelgate: a security gateway in front of Label Studio
+
+Usage: labelgate <command> [options]
+
+Commands:
+  serve     [--config FILE]                  run the gateway
+  check     [--config FILE]                  validate the configuration and the policies
+  token     create|register|list|revoke      manage API tokens
+  user      set|disable|enable|list          manage user role bindings
+
+Options for every command:
+  --config FILE   the gateway configuration (default: $LABELGATE_CONFIG, else ./gateway.yaml)
+  --help          show help for the command
+
+Exit codes: 0 success, 1 a problem was found (invalid configuration, unknown id...), 2 misuse.
+Run 'labelgate <command> --help' for a command's options.
+`
+
+export const SERVE_HELP = `Usage: labelgate serve [--config FILE]
+
+Runs the gateway: HTTPS on server.port, an optional redirect port, tokens checked in the identity
+store, every request decided by the role policies in policies.dir. Refuses to start, listing every
+problem with file:line:col, when the configuration or a policy is invalid.
+`
+
+export const CHECK_HELP = `Usage: labelgate check [--config FILE]
+
+Validates the configuration and every policy file without starting anything. Prints each problem
+as file:line:col /path: message, then exits 1; prints "ok" and exits 0 when there is none.
+`
+
+export const TOKEN_HELP = `Usage: labelgate token <create|register|list|revoke> [options]
+
+  create --user U [--expires 90d] [--upstream-token-stdin]
+      Makes a new gateway token for user U and prints it once; only its SHA-256 digest is kept.
+      With --upstream-token-stdin, reads U's Label Studio token from standard input and keeps it
+      sealed (AES-256-GCM, key from identity.encryption_key), to be sent upstream in its place.
+  register --user U [--expires 90d]
+      Reads an existing Label Studio token from standard input and accepts it as U's token; it is
+      forwarded to Label Studio unchanged. Only its digest is kept.
+  list [--json]
+      Shows id, user, kind, created, expiry, state and last four characters; never a token.
+  revoke ID
+      Revokes a token; every replica refuses it from the next request on.
+
+Durations: a whole number with a unit: ms, s, m, h or d (90d, 12h).
+`
+
+export const USER_HELP = `Usage: labelgate user <set|disable|enable|list> [options]
+
+  set U --role R [--projects 1,2 | --projects all]
+      Binds user U (a Label Studio e-mail or id) to role R, which must have a file in policies.dir.
+      Applies to every token of U from the next request on.
+  disable U     refuses every token of U until 'user enable U'
+  enable U      lifts 'user disable'
+  list [--json] shows every binding
+`

@@ -1,0 +1,260 @@
+import { readFileSync, accessSync, constants } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { isIP } from 'node:net'
+import { LG_ERR_CONFIG_INVALID } from '../errors.js'
+import { GatewayConfigSchema, type RawGatewayConfig } from './schema.js'
+import { parseYamlSource, problemAt, formatProblems, type Problem, type PathSegment, type YamlSource } from './source-map.js'
+import { compileSchema, validateAgainst } from './validate.js'
+import { parseDuration } from './units.js'
+import { readSecret, parseKey } from './secrets.js'
+import type { GatewayConfig, RedisStoreConfig } from './types.js'
+
+const validateConfig = compileSchema(GatewayConfigSchema)
+
+export class ConfigProblems {
+  readonly problems: Problem[] = []
+  constructor (readonly source: YamlSource, readonly baseDir: string) {}
+
+  add (path: readonly PathSegment[], message: string): void {
+    this.problems.push(problemAt(this.source, path, message))
+  }
+
+  /** A file the configuration names: resolved against the configuration's folder and checked readable. */
+  file (path: readonly PathSegment[], name: string | undefined): string | null {
+    if (name === undefined) return null
+    const full = resolve(this.baseDir, name)
+    try {
+      accessSync(full, constants.R_OK)
+    } catch {
+      this.add(path, `file ${full} does not exist or cannot be read`)
+    }
+    return full
+  }
+
+  duration (path: readonly PathSegment[], text: string | undefined, fallback: number): number {
+    if (text === undefined) return fallback
+    const ms = parseDuration(text)
+    if (ms === null) this.add(path, 'must be a duration such as 250ms, 5s or 90d')
+    return ms ?? fallback
+  }
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv
+}
+
+/** Reads, validates and resolves gateway.yaml; throws LG_ERR_CONFIG_INVALID listing every problem. */
+export function loadConfig (file: string, options: LoadOptions = {}): GatewayConfig {
+  const path = resolve(file)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    const problem = { file: path, line: 1, col: 1, path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})` }
+    throw Object.assign(new LG_ERR_CONFIG_INVALID(formatProblems([problem])), { problems: [problem] })
+  }
+  const { source, problems } = parseYamlSource(path, text)
+  // Duplicate keys leave a usable document, so the rest of it is still checked and every problem
+  // is reported in one run; a syntax error leaves nothing reliable to check.
+  const usable = source.doc.errors.every((e) => e.code === 'DUPLICATE_KEY')
+  const raw: unknown = usable ? (source.doc.toJS() ?? {}) : {}
+  if (usable) problems.push(...validateAgainst(validateConfig, source, raw))
+  const checks = new ConfigProblems(source, dirname(path))
+  let config: GatewayConfig | null = null
+  if (usable && isObject(raw)) {
+    try {
+      config = resolveConfig(raw as Required<RawGatewayConfig>, checks, options.env ?? process.env)
+    } catch (err) {
+      // Values of the wrong type can trip the semantic checks; the schema problems already say why.
+      if (problems.length === 0) throw err
+    }
+  }
+  const flagged = new Set(problems.map((p) => p.path))
+  const semantic = checks.problems.filter((p) => !flagged.has(p.path))
+  const all = [...problems, ...semantic].sort((a, b) => a.line - b.line || a.col - b.col)
+  if (all.length > 0 || config === null) {
+    throw Object.assign(new LG_ERR_CONFIG_INVALID(formatProblems(all)), { problems: all })
+  }
+  return deepFreeze(config)
+}
+
+function resolveConfig (raw: Required<RawGatewayConfig>, c: ConfigProblems, env: NodeJS.ProcessEnv): GatewayConfig {
+  const server = raw.server
+  return {
+    file: c.source.file,
+    server: {
+      host: server.host,
+      port: server.port,
+      httpRedirectPort: server.http_redirect_port ?? null,
+      publicOrigin: checkOrigin(c, server.public_origin),
+      trustedProxies: checkProxies(c, server.trusted_proxies),
+      requestTimeoutMs: c.duration(['server', 'request_timeout'], server.request_timeout, 60_000),
+      headersTimeoutMs: c.duration(['server', 'headers_timeout'], server.headers_timeout, 10_000),
+      keepAliveTimeoutMs: c.duration(['server', 'keep_alive_timeout'], server.keep_alive_timeout, 5_000)
+    },
+    tls: resolveTls(raw, c),
+    upstream: resolveUpstream(raw, c),
+    identity: resolveIdentity(raw, c, env),
+    policies: { dir: resolve(c.baseDir, raw.policies.dir) },
+    log: { level: raw.log.level }
+  }
+}
+
+function resolveTls (raw: Required<RawGatewayConfig>, c: ConfigProblems): GatewayConfig['tls'] {
+  const tls = raw.tls
+  const certFile = resolve(c.baseDir, tls.cert)
+  const keyFile = resolve(c.baseDir, tls.key)
+  const missing = [certFile, keyFile].filter((f) => !readable(f))
+  // A development certificate is made at startup only when both files are absent; one without
+  // the other is a broken installation, never something to paper over.
+  if (!(tls.generate_dev_certificate && missing.length === 2)) {
+    c.file(['tls', 'cert'], tls.cert)
+    c.file(['tls', 'key'], tls.key)
+  }
+  return {
+    certFile,
+    keyFile,
+    minVersion: tls.min_version,
+    generateDevCertificate: tls.generate_dev_certificate,
+    hstsMaxAge: tls.hsts_max_age
+  }
+}
+
+function resolveUpstream (raw: Required<RawGatewayConfig>, c: ConfigProblems): GatewayConfig['upstream'] {
+  const up = raw.upstream
+  const timeouts: Partial<Record<'connect' | 'headers' | 'body', string>> = up.timeouts ?? {}
+  return {
+    url: checkUpstreamUrl(c, up.url),
+    connectTimeoutMs: c.duration(['upstream', 'timeouts', 'connect'], timeouts.connect, 5_000),
+    headersTimeoutMs: c.duration(['upstream', 'timeouts', 'headers'], timeouts.headers, 30_000),
+    bodyTimeoutMs: c.duration(['upstream', 'timeouts', 'body'], timeouts.body, 60_000),
+    keepAliveTimeoutMs: c.duration(['upstream', 'keep_alive_timeout'], up.keep_alive_timeout, 4_000),
+    connections: up.connections,
+    caFile: c.file(['upstream', 'ca'], up.ca)
+  }
+}
+
+function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, env: NodeJS.ProcessEnv): GatewayConfig['identity'] {
+  const id = raw.identity
+  if (id.redis && id.embedded) c.add(['identity', 'embedded'], 'choose one store: "redis" or "embedded", not both')
+  let encryptionKey: Buffer | null = null
+  if (id.encryption_key) {
+    const secret = readSecret(id.encryption_key, c.baseDir, env)
+    if ('error' in secret) c.add(['identity', 'encryption_key'], secret.error)
+    else {
+      encryptionKey = parseKey(secret.value)
+      if (!encryptionKey) c.add(['identity', 'encryption_key'], 'the key must be 32 bytes, written as 64 hex digits or base64')
+    }
+  }
+  return {
+    store: id.redis
+      ? resolveRedis(id.redis, c, env)
+      : { kind: 'embedded', path: resolve(c.baseDir, id.embedded?.path ?? 'data/identity') },
+    cacheTtlMs: c.duration(['identity', 'cache_ttl'], id.cache_ttl, 5_000),
+    cacheSize: id.cache_size,
+    encryptionKey,
+    defaultRole: id.default_role
+  }
+}
+
+type RawRedis = NonNullable<NonNullable<RawGatewayConfig['identity']>['redis']>
+
+function resolveRedis (redis: RawRedis, c: ConfigProblems, env: NodeJS.ProcessEnv): RedisStoreConfig {
+  const at = ['identity', 'redis']
+  let url: URL | null = null
+  try {
+    url = new URL(redis.url)
+  } catch {
+    c.add([...at, 'url'], 'must be a URL such as redis://127.0.0.1:6379 or rediss://redis.internal:6380')
+  }
+  if (url && url.protocol !== 'redis:' && url.protocol !== 'rediss:') c.add([...at, 'url'], 'must use redis:// or rediss://')
+  if (url && (url.username || url.password)) {
+    c.add([...at, 'url'], 'must not hold credentials; use identity.redis.username and identity.redis.password')
+  }
+  let password: string | null = null
+  if (redis.password) {
+    const secret = readSecret(redis.password, c.baseDir, env)
+    if ('error' in secret) c.add([...at, 'password'], secret.error)
+    else password = secret.value
+  }
+  const tls = redis.tls
+  if (tls && url?.protocol === 'redis:') c.add([...at, 'tls'], 'TLS options need a rediss:// URL')
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) c.add([...at, 'tls'], 'a client certificate needs both cert and key')
+  return {
+    kind: 'redis',
+    url: redis.url,
+    username: redis.username ?? null,
+    password,
+    tls: tls || url?.protocol === 'rediss:'
+      ? {
+          ca: c.file([...at, 'tls', 'ca'], tls?.ca),
+          cert: c.file([...at, 'tls', 'cert'], tls?.cert),
+          key: c.file([...at, 'tls', 'key'], tls?.key),
+          servername: tls?.servername ?? null
+        }
+      : null,
+    keyPrefix: redis.key_prefix,
+    commandTimeoutMs: c.duration([...at, 'command_timeout'], redis.command_timeout, 1_000),
+    connectTimeoutMs: c.duration([...at, 'connect_timeout'], redis.connect_timeout, 2_000)
+  }
+}
+
+function checkUpstreamUrl (c: ConfigProblems, text: string): string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    c.add(['upstream', 'url'], 'must be a URL such as http://127.0.0.1:8080')
+    return text
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') c.add(['upstream', 'url'], 'must use http:// or https://')
+  else if (url.username || url.password) c.add(['upstream', 'url'], 'must not hold credentials')
+  else if (url.pathname !== '/' || url.search || url.hash) {
+    c.add(['upstream', 'url'], 'must be an origin without path, query or fragment, such as http://label-studio:8080')
+  }
+  return url.origin
+}
+
+function checkOrigin (c: ConfigProblems, text: string | undefined): string | null {
+  if (text === undefined) return null
+  try {
+    const url = new URL(text)
+    if (url.protocol === 'https:' && url.origin === text.replace(/\/$/, '')) return url.origin
+  } catch {}
+  c.add(['server', 'public_origin'], 'must be an https origin such as https://labels.example.com')
+  return null
+}
+
+function checkProxies (c: ConfigProblems, entries: string[]): string[] {
+  entries.forEach((entry, i) => {
+    const [address, bits, extra] = entry.split('/')
+    const family = isIP(address ?? '')
+    const max = family === 6 ? 128 : 32
+    const okBits = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= max)
+    if (family === 0 || !okBits || extra !== undefined) {
+      c.add(['server', 'trusted_proxies', i], 'must be an IP address or CIDR range such as 10.0.0.0/8')
+    }
+  })
+  return entries
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function readable (file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}

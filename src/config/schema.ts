@@ -1,0 +1,128 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+// The schema of gateway.yaml. It is the single source of truth: Ajv validates against it and the
+// TypeScript type is derived from it. Every object refuses unknown keys, and defaults apply only to
+// absent keys. gateway.example.yaml documents each option in the same order.
+
+const strict = { additionalProperties: false } as const
+
+/** A span of time: a whole number with a unit, such as `250ms`, `5s`, `10m`, `12h` or `90d`. */
+const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$'
+const KEY_PREFIX_PATTERN = '^[A-Za-z0-9:_.-]+$'
+const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$'
+
+/** What a value that fails a pattern should have looked like, for error messages. */
+export const PATTERN_HINTS: Record<string, string> = {
+  [DURATION_PATTERN]: 'must be a duration such as 250ms, 5s or 90d',
+  [KEY_PREFIX_PATTERN]: 'must contain only letters, digits and : _ . -',
+  [ENV_NAME_PATTERN]: 'must be an environment variable name'
+}
+export const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a duration such as 250ms, 5s or 90d' })
+
+function duration (def: string, description: string) {
+  return Type.String({ pattern: DURATION_PATTERN, default: def, description: `${description} (a duration such as 250ms, 5s or 90d)` })
+}
+
+/** A secret is never written in the YAML: it is read from an environment variable or a file. */
+export const SecretRef = Type.Union([
+  Type.Object({ env: Type.String({ pattern: ENV_NAME_PATTERN }) }, strict),
+  Type.Object({ file: Type.String({ minLength: 1 }) }, strict)
+], { description: 'a secret: {env: NAME} or {file: PATH}' })
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 })
+
+/** A section that may be left out: absent, it takes the defaults of its options. */
+function section<T extends TSchema> (schema: T) {
+  return Type.Optional(Type.Unsafe<Static<T>>({ ...schema, default: {} }))
+}
+
+const Server = Type.Object({
+  host: Type.String({ default: '0.0.0.0', description: 'address the HTTPS port binds to' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443, description: 'the public HTTPS port' }),
+  http_redirect_port: Type.Optional(Type.Union([Port, Type.Null()], {
+    description: 'a plain-HTTP port that only redirects to HTTPS; absent or null: none'
+  })),
+  public_origin: Type.Optional(Type.String({ description: 'the origin clients use, e.g. https://labels.example.com' })),
+  trusted_proxies: Type.Array(Type.String(), {
+    default: [],
+    description: 'addresses or CIDR ranges whose X-Forwarded-* and X-Request-Id headers are believed'
+  }),
+  request_timeout: duration('60s', 'longest a client may take to send a whole request'),
+  headers_timeout: duration('10s', 'longest a client may take to send the request headers'),
+  keep_alive_timeout: duration('5s', 'how long an idle client connection is kept open')
+}, strict)
+
+const Tls = Type.Object({
+  cert: Type.String({ minLength: 1, description: 'PEM certificate chain file' }),
+  key: Type.String({ minLength: 1, description: 'PEM private key file' }),
+  min_version: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2' }),
+  generate_dev_certificate: Type.Boolean({
+    default: false,
+    description: 'make a development CA and certificate at cert/key when both files are missing'
+  }),
+  hsts_max_age: Type.Integer({ minimum: 0, default: 31536000 })
+}, strict)
+
+const UpstreamTimeouts = Type.Object({
+  connect: duration('5s', 'longest wait for a connection to Label Studio'),
+  headers: duration('30s', 'longest wait for the response headers'),
+  body: duration('60s', 'longest silence while the response body streams')
+}, strict)
+
+const Upstream = Type.Object({
+  url: Type.String({ minLength: 1, description: 'Label Studio base URL, http or https, no path' }),
+  timeouts: section(UpstreamTimeouts),
+  connections: Type.Integer({ minimum: 1, maximum: 4096, default: 128 }),
+  keep_alive_timeout: duration('4s', 'how long an idle upstream connection is kept'),
+  ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle to trust for an https upstream' }))
+}, strict)
+
+const RedisTls = Type.Object({
+  ca: Type.Optional(Type.String({ minLength: 1 })),
+  cert: Type.Optional(Type.String({ minLength: 1 })),
+  key: Type.Optional(Type.String({ minLength: 1 })),
+  servername: Type.Optional(Type.String({ minLength: 1 }))
+}, strict)
+
+const Redis = Type.Object({
+  url: Type.String({ minLength: 1, description: 'redis:// or rediss:// URL, without credentials' }),
+  username: Type.Optional(Type.String({ minLength: 1 })),
+  password: Type.Optional(SecretRef),
+  tls: Type.Optional(RedisTls),
+  key_prefix: Type.String({ pattern: KEY_PREFIX_PATTERN, default: 'labelgate:' }),
+  command_timeout: duration('1s', 'longest wait for one Redis command before the store counts as down'),
+  connect_timeout: duration('2s', 'longest wait for a Redis connection')
+}, strict)
+
+const Identity = Type.Object({
+  redis: Type.Optional(Redis),
+  embedded: Type.Optional(Type.Object({
+    path: Type.String({ minLength: 1, description: 'directory of the embedded database' })
+  }, strict)),
+  cache_ttl: duration('5s', 'how long a replica keeps a token lookup in memory (revocations drop it at once)'),
+  cache_size: Type.Integer({ minimum: 0, default: 10000 }),
+  encryption_key: Type.Optional(SecretRef),
+  default_role: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null })
+}, strict)
+
+const Policies = Type.Object({
+  dir: Type.String({ minLength: 1, default: 'policies' })
+}, strict)
+
+const Log = Type.Object({
+  level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
+    default: 'info'
+  })
+}, strict)
+
+export const GatewayConfigSchema = Type.Object({
+  server: section(Server),
+  tls: Tls,
+  upstream: Upstream,
+  identity: section(Identity),
+  policies: section(Policies),
+  log: section(Log)
+}, strict)
+
+export type RawGatewayConfig = Static<typeof GatewayConfigSchema>
+export type SecretRefValue = Static<typeof SecretRef>

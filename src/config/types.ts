@@ -1,0 +1,57 @@
+// The configuration after validation and resolution: durations in milliseconds, paths absolute,
+// secrets read. Deep-frozen by the loader; nothing on the request path parses YAML again.
+
+export interface RedisStoreConfig {
+  kind: 'redis'
+  url: string
+  username: string | null
+  password: string | null
+  tls: { ca: string | null, cert: string | null, key: string | null, servername: string | null } | null
+  keyPrefix: string
+  commandTimeoutMs: number
+  connectTimeoutMs: number
+}
+
+export interface EmbeddedStoreConfig {
+  kind: 'embedded'
+  path: string
+}
+
+export interface GatewayConfig {
+  file: string
+  server: {
+    host: string
+    port: number
+    httpRedirectPort: number | null
+    publicOrigin: string | null
+    trustedProxies: string[]
+    requestTimeoutMs: number
+    headersTimeoutMs: number
+    keepAliveTimeoutMs: number
+  }
+  tls: {
+    certFile: string
+    keyFile: string
+    minVersion: 'TLSv1.2' | 'TLSv1.3'
+    generateDevCertificate: boolean
+    hstsMaxAge: number
+  }
+  upstream: {
+    url: string
+    connectTimeoutMs: number
+    headersTimeoutMs: number
+    bodyTimeoutMs: number
+    keepAliveTimeoutMs: number
+    connections: number
+    caFile: string | null
+  }
+  identity: {
+    store: RedisStoreConfig | EmbeddedStoreConfig
+    cacheTtlMs: number
+    cacheSize: number
+    encryptionKey: Buffer | null
+    defaultRole: string | null
+  }
+  policies: { dir: string }
+  log: { level: string }
+}

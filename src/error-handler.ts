@@ -1,0 +1,45 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { LG_ERR_INTERNAL, type GatewayError } from './errors.js'
+
+/** The one JSON body for everything the gateway answers itself. */
+export interface ErrorBody {
+  statusCode: number
+  error: string
+  code: string
+  message: string
+  requestId: string
+}
+
+function normalise (err: FastifyError | GatewayError): GatewayError & { statusCode: number } {
+  const status = err.statusCode ?? 500
+  // Anything without a code of its own, or any other 5xx we did not define, is an internal fault:
+  // its message may hold details that must stay in the log.
+  if (!err.code || (status >= 500 && !err.code.startsWith('LG_ERR_'))) {
+    return Object.assign(new LG_ERR_INTERNAL({ cause: err }), { statusCode: 500, detail: err.code ?? err.message })
+  }
+  return Object.assign(err, { statusCode: status })
+}
+
+export function errorBody (err: GatewayError & { statusCode: number }, requestId: string): ErrorBody {
+  return {
+    statusCode: err.statusCode,
+    error: STATUS_CODES[err.statusCode] ?? 'Error',
+    code: err.code,
+    message: err.message,
+    requestId
+  }
+}
+
+export function handleError (raw: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const err = normalise(raw)
+  const gate = request.gate as FastifyRequest['gate'] | null
+  if (gate) {
+    gate.code = err.code
+    gate.detail = err.detail ?? null
+  }
+  if (err.statusCode >= 500) request.log.warn({ err: raw, code: err.code }, 'request failed')
+  if (err.statusCode === 401) reply.header('www-authenticate', 'Token realm="labelgate", Bearer realm="labelgate"')
+  reply.header('x-request-id', request.id)
+  reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err, request.id))
+}

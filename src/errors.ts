@@ -1,0 +1,49 @@
+import createError from '@fastify/error'
+
+// The one catalogue of errors the gateway answers or exits with. The code is the stable public
+// identifier: it is the `code` of the JSON error body, the `reason` of the access log line and a
+// row of the README's error table. Messages shown to clients never name policy internals.
+
+export const LG_ERR_REQUEST_NOT_CANONICAL = createError(
+  'LG_ERR_REQUEST_NOT_CANONICAL', 'The request target is not in canonical form: %s', 400)
+export const LG_ERR_REQUEST_BAD_METHOD = createError(
+  'LG_ERR_REQUEST_BAD_METHOD', 'The method %s is not accepted', 400)
+export const LG_ERR_REQUEST_METHOD_OVERRIDE = createError(
+  'LG_ERR_REQUEST_METHOD_OVERRIDE', 'Method overrides are refused: %s', 400)
+export const LG_ERR_REQUEST_BAD_HEADER = createError(
+  'LG_ERR_REQUEST_BAD_HEADER', 'The request headers are ambiguous: %s', 400)
+export const LG_ERR_AUTH_MISSING = createError(
+  'LG_ERR_AUTH_MISSING', 'This route needs a credential: send Authorization: Token <token>', 401)
+export const LG_ERR_AUTH_INVALID = createError(
+  'LG_ERR_AUTH_INVALID', 'The credential is not valid', 401)
+export const LG_ERR_POLICY_DENIED = createError(
+  'LG_ERR_POLICY_DENIED', 'Your role may not %s %s', 403)
+export const LG_ERR_TOKEN_STORE_UNAVAILABLE = createError(
+  'LG_ERR_TOKEN_STORE_UNAVAILABLE', 'The identity store is unavailable; try again shortly', 503)
+export const LG_ERR_UPSTREAM_UNREACHABLE = createError(
+  'LG_ERR_UPSTREAM_UNREACHABLE', 'Label Studio could not be reached', 502)
+export const LG_ERR_UPSTREAM_TIMEOUT = createError(
+  'LG_ERR_UPSTREAM_TIMEOUT', 'Label Studio did not answer in time', 504)
+export const LG_ERR_INTERNAL = createError(
+  'LG_ERR_INTERNAL', 'The gateway failed to handle the request', 500)
+export const LG_ERR_NOT_READY = createError(
+  'LG_ERR_NOT_READY', 'The gateway is not ready: %s', 503)
+
+// Startup errors: they stop the process before it listens, so they carry no HTTP status.
+export const LG_ERR_CONFIG_INVALID = createError(
+  'LG_ERR_CONFIG_INVALID', 'The configuration is invalid:\n%s', undefined, TypeError)
+export const LG_ERR_POLICY_INVALID = createError(
+  'LG_ERR_POLICY_INVALID', 'The policies are invalid:\n%s', undefined, TypeError)
+export const LG_ERR_IDENTITY = createError(
+  'LG_ERR_IDENTITY', '%s', undefined, TypeError)
+
+/** An error answered to a client, with the precise reason that only the log may see. */
+export interface GatewayError extends Error {
+  code: string
+  statusCode?: number
+  detail?: string
+}
+
+export function withDetail<E extends Error> (err: E, detail: string): E & { detail: string } {
+  return Object.assign(err, { detail })
+}

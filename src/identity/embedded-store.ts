@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs'
+import { open, type RootDatabase } from 'lmdb'
+import type { IdentityStore } from './store.js'
+import type { Identity, TokenRecord, UserRecord } from './records.js'
+
+// The single-replica store: an LMDB file that the gateway and the CLI open at the same time.
+// Every read sees the latest committed write of any process, so nothing is cached in memory and
+// a revocation by the CLI applies to the very next request.
+
+export class EmbeddedIdentityStore implements IdentityStore {
+  readonly kind = 'embedded' as const
+  readonly hearing = false
+  readonly #db: RootDatabase<TokenRecord | UserRecord | string, string>
+
+  constructor (path: string) {
+    mkdirSync(path, { recursive: true, mode: 0o700 })
+    this.#db = open({ path, encoding: 'json', compression: false })
+  }
+
+  async lookup (digest: string): Promise<Identity | null> {
+    const token = this.#db.get(`token:${digest}`) as TokenRecord | undefined
+    if (!token) return null
+    return { token, user: await this.getUser(token.user) }
+  }
+
+  async putToken (record: TokenRecord): Promise<void> {
+    await this.#db.transaction(() => {
+      this.#db.put(`token:${record.digest}`, record)
+      this.#db.put(`token-id:${record.id}`, record.digest)
+    })
+  }
+
+  async listTokens (): Promise<TokenRecord[]> {
+    const out: TokenRecord[] = []
+    for (const { value } of this.#db.getRange({ start: 'token:', end: 'token;' })) out.push(value as TokenRecord)
+    return out
+  }
+
+  async revokeToken (id: string, at: number): Promise<TokenRecord | null> {
+    return await this.#db.transaction(() => {
+      const digest = this.#db.get(`token-id:${id}`) as string | undefined
+      const record = digest === undefined ? undefined : this.#db.get(`token:${digest}`) as TokenRecord | undefined
+      if (!record) return null
+      const revoked = { ...record, revokedAt: record.revokedAt ?? at }
+      this.#db.put(`token:${record.digest}`, revoked)
+      return revoked
+    })
+  }
+
+  async getUser (user: string): Promise<UserRecord | null> {
+    return (this.#db.get(`user:${user}`) as UserRecord | undefined) ?? null
+  }
+
+  async putUser (record: UserRecord): Promise<void> {
+    await this.#db.put(`user:${record.user}`, record)
+  }
+
+  async listUsers (): Promise<UserRecord[]> {
+    const out: UserRecord[] = []
+    for (const { value } of this.#db.getRange({ start: 'user:', end: 'user;' })) out.push(value as UserRecord)
+    return out
+  }
+
+  async ping (): Promise<void> {
+    this.#db.getStats()
+  }
+
+  onInvalidate (): void {}
+
+  async close (): Promise<void> {
+    await this.#db.close()
+  }
+}

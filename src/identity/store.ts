@@ -1,0 +1,25 @@
+import type { Identity, TokenRecord, UserRecord } from './records.js'
+
+/**
+ * Where tokens and user bindings live. Two real backends implement it: Redis, shared by every
+ * replica, and an embedded database file for a single replica. Any failure to reach the store
+ * rejects the promise; callers turn that into 503, never into a pass.
+ */
+export interface IdentityStore {
+  readonly kind: 'redis' | 'embedded'
+  /** The token with this digest and its user's binding, in as few round trips as the backend allows. */
+  lookup (digest: string): Promise<Identity | null>
+  putToken (record: TokenRecord): Promise<void>
+  listTokens (): Promise<TokenRecord[]>
+  /** Marks a token revoked and tells every replica; returns null when the id is unknown. */
+  revokeToken (id: string, at: number): Promise<TokenRecord | null>
+  getUser (user: string): Promise<UserRecord | null>
+  putUser (record: UserRecord): Promise<void>
+  listUsers (): Promise<UserRecord[]>
+  ping (): Promise<void>
+  /** Calls `listener` with `token:<digest>` or `user:<name>` when a record changes anywhere. */
+  onInvalidate (listener: (key: string) => void): void
+  /** True while changes made elsewhere are being heard; a cache must not be used otherwise. */
+  readonly hearing: boolean
+  close (): Promise<void>
+}

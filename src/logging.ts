@@ -1,0 +1,49 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { LoggerOptions } from 'pino'
+
+// Credentials never reach a log line. The access line is built from the gate state only (route
+// templates, never raw URLs or headers); redaction below is the second line of defence for
+// anything else that might log a request or a response.
+export const REDACT_PATHS = [
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]',
+  'req.headers["x-api-key"]', 'res.headers["set-cookie"]', 'headers.authorization',
+  'headers.cookie', 'headers["x-api-key"]', 'token', 'password', 'secret'
+]
+
+export function loggerOptions (level: string): LoggerOptions {
+  return {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: {
+      // Only what identifies a request: no URL (queries carry secrets such as invite tokens) and no headers.
+      req: (req: { method?: string, id?: string }) => ({ method: req.method, id: req.id })
+    }
+  }
+}
+
+/** One line per request: who asked, what was decided and by which rule, and what happened upstream. */
+export function logAccess (request: FastifyRequest, reply: FastifyReply): void {
+  const gate = request.gate as FastifyRequest['gate'] | null
+  const decision = gate?.decision ?? null
+  const principal = gate?.principal ?? null
+  const internal = request.routeOptions.config.internal === true
+  const granted = gate !== null && gate.code === null && (internal || decision?.granted === true)
+  const line = {
+    method: request.method,
+    route: internal ? request.routeOptions.url ?? null : decision?.route ?? null,
+    statusCode: reply.statusCode,
+    responseTime: Math.round(reply.elapsedTime * 10) / 10,
+    user: principal?.user ?? null,
+    tokenId: principal?.tokenId ?? null,
+    role: principal?.role ?? null,
+    decision: {
+      granted,
+      reason: gate?.code ?? (granted ? 'ok' : 'LG_ERR_REQUEST_REFUSED'),
+      ...(gate?.detail ? { detail: gate.detail } : {})
+    },
+    rule: decision?.rule ? { id: decision.rule.id, role: decision.rule.role, file: decision.rule.file, line: decision.rule.line } : null,
+    upstream: gate?.upstream ? { statusCode: gate.upstream.statusCode, ms: gate.upstream.ms } : null
+  }
+  if (reply.statusCode >= 500 && gate?.upstream?.statusCode == null) request.log.error(line, 'request')
+  else request.log.info(line, 'request')
+}

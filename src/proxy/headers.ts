@@ -1,0 +1,61 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+// What crosses the gateway in each direction. Pure functions over header maps.
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+
+// Every way a client could claim an identity or a provenance that Label Studio, or something
+// behind it, might believe. The gateway sets its own values after removing these.
+const CLIENT_IDENTITY = [
+  'authorization', 'proxy-authorization', 'x-api-key', 'cookie',
+  'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
+  'x-forwarded-prefix', 'x-forwarded-server', 'x-real-ip', 'x-client-ip', 'true-client-ip',
+  'x-request-id', 'x-remote-user', 'remote-user', 'x-forwarded-user', 'x-forwarded-email',
+  'x-auth-request-user', 'x-auth-request-email', 'x-user', 'x-labelgate-user', 'x-labelgate-role'
+]
+
+export interface ForwardContext {
+  requestId: string
+  peer: string
+  peerTrusted: boolean
+  host: string | undefined
+  upstreamAuthorization: string | null
+}
+
+function named (headers: IncomingHttpHeaders, name: string): string[] {
+  const value = headers[name]
+  const text = Array.isArray(value) ? value.join(',') : value ?? ''
+  return text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '')
+}
+
+function first (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** The headers sent to Label Studio, from the client's (which this function leaves untouched). */
+export function upstreamRequestHeaders (client: IncomingHttpHeaders, ctx: ForwardContext): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...client }
+  // Headers named in Connection go first, before the gateway adds anything: a client must not be
+  // able to name, and so strip, a header that the gateway itself sets.
+  for (const name of named(client, 'connection')) delete out[name]
+  for (const name of [...HOP_BY_HOP, ...CLIENT_IDENTITY]) delete out[name]
+  const forwardedFor = ctx.peerTrusted ? first(client['x-forwarded-for']) : undefined
+  out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${ctx.peer}` : ctx.peer
+  out['x-forwarded-proto'] = (ctx.peerTrusted ? first(client['x-forwarded-proto']) : undefined) ?? 'https'
+  const forwardedHost = (ctx.peerTrusted ? first(client['x-forwarded-host']) : undefined) ?? ctx.host
+  if (forwardedHost !== undefined) out['x-forwarded-host'] = forwardedHost
+  out['x-request-id'] = ctx.requestId
+  if (ctx.upstreamAuthorization !== null) out.authorization = ctx.upstreamAuthorization
+  return out
+}
+
+/** The upstream's response headers as the client gets them. */
+export function clientResponseHeaders (upstream: IncomingHttpHeaders, requestId: string): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...upstream }
+  for (const name of named(upstream, 'connection')) delete out[name]
+  for (const name of HOP_BY_HOP) delete out[name]
+  // The gateway's own HSTS applies to every response; an upstream's weaker one must not replace it.
+  delete out['strict-transport-security']
+  out['x-request-id'] = requestId
+  return out
+}

@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs'
+import fp from 'fastify-plugin'
+import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import { Agent } from 'undici'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { GatewayConfig } from '../config/types.js'
+import type { GateState } from '../types/fastify.js'
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import { mapUpstreamError } from './upstream-errors.js'
+
+export interface ProxyOptions {
+  upstream: GatewayConfig['upstream']
+  isTrusted: (address: string | undefined) => boolean
+}
+
+// OPTIONS is left out: CORS preflight is the gateway's to answer, and a route for it here would
+// clash with one there.
+const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT']
+
+export function createUpstreamAgent (upstream: GatewayConfig['upstream']): Agent {
+  // Every limit is explicit: undici's defaults wait up to five minutes.
+  return new Agent({
+    connect: {
+      timeout: upstream.connectTimeoutMs,
+      ...(upstream.caFile === null ? {} : { ca: readFileSync(upstream.caFile) })
+    },
+    headersTimeout: upstream.headersTimeoutMs,
+    bodyTimeout: upstream.bodyTimeoutMs,
+    keepAliveTimeout: upstream.keepAliveTimeoutMs,
+    connections: upstream.connections
+  })
+}
+
+/** The parts of a request that forwarding reads, whichever server type Fastify runs on. */
+interface Forwarded {
+  id: string
+  headers: IncomingHttpHeaders
+  raw: { socket: { remoteAddress?: string | undefined } }
+  gate: GateState
+}
+
+function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const peer = request.raw.socket.remoteAddress ?? ''
+  const out = upstreamRequestHeaders(request.headers, {
+    requestId: request.id,
+    peer,
+    peerTrusted: options.isTrusted(peer),
+    host: request.headers.host,
+    upstreamAuthorization: request.gate.principal?.upstreamAuthorization ?? null
+  })
+  // reply-from has set these two for the upstream connection; keep its values.
+  out.host = headers.host
+  if (headers['content-length'] !== undefined) out['content-length'] = headers['content-length']
+  return out
+}
+
+async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void> {
+  const agent = createUpstreamAgent(options.upstream)
+  app.addHook('onClose', async () => { await agent.close() })
+
+  const proxyOptions: FastifyHttpProxyOptions = {
+    upstream: options.upstream.url,
+    httpMethods: PROXIED_METHODS,
+    undici: agent,
+    disableRequestLogging: true,
+    internalRewriteLocationHeader: false,
+    preHandler: async (request: FastifyRequest) => {
+      request.gate.upstream = { start: performance.now(), statusCode: null, ms: null }
+    },
+    replyOptions: {
+      // The query goes upstream exactly as the client sent it and as the gateway checked it.
+      queryString: (_search, _url, request) => request.gate.target?.query ?? '',
+      rewriteRequestHeaders: (request, headers) => forwardHeaders(options, request, headers as IncomingHttpHeaders),
+      rewriteHeaders: (headers, request) => clientResponseHeaders(headers as IncomingHttpHeaders, request?.id ?? ''),
+      // A gateway must not replay requests on its own: Label Studio's answer, 503 included, is final.
+      retryDelay: () => null,
+      onResponse: (request, reply, res) => {
+        const upstream = request.gate.upstream
+        if (upstream) {
+          upstream.statusCode = res.statusCode
+          upstream.ms = Math.round((performance.now() - upstream.start) * 10) / 10
+        }
+        reply.send(res.stream)
+      },
+      onError: (reply, { error }) => {
+        const upstream = reply.request.gate.upstream
+        if (upstream) upstream.ms = Math.round((performance.now() - upstream.start) * 10) / 10
+        reply.send(mapUpstreamError(error))
+      }
+    }
+  }
+  await app.register(httpProxy, proxyOptions)
+}
+
+export const proxyPlugin = fp(proxy, { name: 'labelgate-proxy', fastify: '5.x', dependencies: ['labelgate-access'], encapsulate: true })

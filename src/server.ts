@@ -1,0 +1,126 @@
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
+import { buildApp } from './app.js'
+import type { GatewayConfig } from './config/types.js'
+import { openIdentityStore } from './identity/open-store.js'
+import type { IdentityStore } from './identity/store.js'
+import { loadPolicies } from './policy/load.js'
+import type { PolicySet } from './policy/compile.js'
+import { loggerOptions } from './logging.js'
+import { ensureDevCertificate } from './tls/dev-cert.js'
+
+export interface Gateway {
+  app: FastifyInstance
+  store: IdentityStore
+  /** The HTTPS port actually bound (useful with port 0). */
+  port: number
+  redirectPort: number | null
+  close: () => Promise<void>
+}
+
+export interface StartOptions {
+  logger?: Logger
+  store?: IdentityStore
+}
+
+function tlsOptions (config: GatewayConfig) {
+  return {
+    cert: readFileSync(config.tls.certFile),
+    key: readFileSync(config.tls.keyFile),
+    minVersion: config.tls.minVersion
+  }
+}
+
+/** Starts the gateway from a loaded configuration and policy set: HTTPS, plus the optional redirect port. */
+export async function startGateway (config: GatewayConfig, initial: PolicySet, options: StartOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? pino(loggerOptions(config.log.level))
+  if (config.tls.generateDevCertificate) {
+    const ca = ensureDevCertificate(config.tls.certFile, config.tls.keyFile)
+    if (ca) logger.warn({ cert: config.tls.certFile, ca }, 'made a development certificate; trust its CA only for development')
+  }
+  let policies = initial
+  const store = options.store ?? openIdentityStore(config.identity)
+  const app = await buildApp({ config, policies: () => policies, store, logger, server: { https: tlsOptions(config) } })
+  app.server.headersTimeout = config.server.headersTimeoutMs
+  const watchers = [
+    watchPolicies(config, logger, (next) => { policies = next }),
+    watchCertificate(config, app, logger)
+  ]
+  await app.listen({ host: config.server.host, port: config.server.port })
+  const redirect = config.server.httpRedirectPort === null ? null : await startRedirect(config, (app.server.address() as AddressInfo).port)
+  return {
+    app,
+    store,
+    port: (app.server.address() as AddressInfo).port,
+    redirectPort: redirect ? (redirect.address() as AddressInfo).port : null,
+    close: async () => {
+      for (const w of watchers) w?.close()
+      await new Promise<void>((resolve) => redirect ? redirect.close(() => resolve()) : resolve())
+      await app.close()
+      await store.close()
+    }
+  }
+}
+
+/** The plain-HTTP port answers every request with a permanent redirect to HTTPS, and nothing else. */
+function startRedirect (config: GatewayConfig, httpsPort: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const target = req.url ?? '/'
+    const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '')
+    const origin = config.server.publicOrigin ?? `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}`
+    if (!target.startsWith('/') || target.startsWith('//') || !/^[\w.[\]:-]+$/.test(host)) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('Bad Request\n')
+      return
+    }
+    res.writeHead(308, { location: origin + target, 'content-type': 'text/plain' }).end('Use HTTPS\n')
+  })
+  server.headersTimeout = config.server.headersTimeoutMs
+  server.requestTimeout = config.server.requestTimeoutMs
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.server.httpRedirectPort ?? 0, config.server.host, () => resolve(server))
+  })
+}
+
+/** A running gateway reloads its policies when the folder changes, and keeps the last good set. */
+function watchPolicies (config: GatewayConfig, logger: Logger, apply: (p: PolicySet) => void): FSWatcher | null {
+  let timer: NodeJS.Timeout | null = null
+  try {
+    return watch(config.policies.dir, () => {
+      if (timer) clearTimeout(timer)
+      timer = setTimeout(() => {
+        try {
+          apply(loadPolicies(config.policies.dir))
+          logger.info({ dir: config.policies.dir }, 'policies reloaded')
+        } catch (err) {
+          logger.error({ problems: (err as { problems?: unknown }).problems }, 'policies not reloaded: the new set is invalid; keeping the last good one')
+        }
+      }, 200)
+    })
+  } catch {
+    return null
+  }
+}
+
+/** A renewed certificate and key are picked up without a restart. */
+function watchCertificate (config: GatewayConfig, app: FastifyInstance, logger: Logger): FSWatcher | null {
+  let timer: NodeJS.Timeout | null = null
+  try {
+    return watch(config.tls.certFile, () => {
+      if (timer) clearTimeout(timer)
+      timer = setTimeout(() => {
+        try {
+          (app.server as unknown as { setSecureContext: (o: object) => void }).setSecureContext(tlsOptions(config))
+          logger.info({ cert: config.tls.certFile }, 'certificate reloaded')
+        } catch (err) {
+          logger.error({ err }, 'certificate not reloaded; keeping the current one')
+        }
+      }, 500)
+    })
+  } catch {
+    return null
+  }
+}

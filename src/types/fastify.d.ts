@@ -1,0 +1,25 @@
+import type { Principal } from '../auth/authenticate.js'
+import type { Decision } from '../policy/evaluate.js'
+import type { Target } from '../edge/canonical.js'
+
+/** Everything the gateway learns about one request, filled in by its hooks in order. */
+export interface GateState {
+  target: Target | null
+  principal: Principal | null
+  decision: Decision | null
+  /** The public error code the request was refused or failed with, if any. */
+  code: string | null
+  /** The precise reason, for the log only. */
+  detail: string | null
+  upstream: { start: number, statusCode: number | null, ms: number | null } | null
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    gate: GateState
+  }
+  interface FastifyContextConfig {
+    /** Routes the gateway answers itself, without authentication: health and readiness. */
+    internal?: boolean
+  }
+}

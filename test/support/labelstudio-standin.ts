@@ -1,0 +1,420 @@
+// Test scaffolding: a stand-in for Label Studio, used as the gateway's upstream in tests. Label Studio
+// itself cannot run in the test environment, so this answers its routes over real HTTP with the shapes
+// of the shared spec and example exports, authenticates like it, and records every request it receives.
+
+import { createServer, STATUS_CODES } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  DEFAULT_STANDIN_USERS, LOGIN_PAGE, addAnnotation, addDraft, addPrediction, addProject, buildTask, buildUser,
+  buildVersion, createStandInState, importTasks, intParam, isJsonObject, now, paginate, projectView, removeProject,
+  removeTask, taskTotals, taskView, tasksOf
+} from './labelstudio-standin-data.js'
+import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
+
+export { DEFAULT_STANDIN_USERS }
+export type { JsonObject, JsonValue, StandInUser }
+
+export interface StandInBehaviour {
+  /** Milliseconds to wait, once the body is read, before answering headers. */
+  delayMs: number
+  /** Reset the connection (TCP RST) instead of answering. */
+  reset: boolean
+  /** Answer every request with this status and a JSON `{"detail": ...}` body. */
+  failStatus: number | null
+}
+
+export interface StandInOptions {
+  users?: readonly StandInUser[]
+  behaviour?: Partial<StandInBehaviour>
+  /** Directory of the Label Studio reference data; defaults to <checkout>/../shared/labelstudio. */
+  dataDir?: string
+}
+
+export interface RecordedRequest {
+  method: string
+  /** The raw request target exactly as received. */
+  url: string
+  headers: IncomingHttpHeaders
+  rawHeaders: string[]
+  body: Buffer
+  user: StandInUser | null
+}
+
+export interface StandIn {
+  url: string
+  port: number
+  requests: RecordedRequest[]
+  behaviour: StandInBehaviour
+  clear: () => void
+  close: () => Promise<void>
+}
+
+interface Reply { status: number, headers: Record<string, string>, payload: string }
+
+interface RouteContext {
+  state: StandInState
+  user: StandInUser | null
+  params: Record<string, number>
+  query: URLSearchParams
+  origin: string
+  pathname: string
+  data: () => JsonValue | undefined
+}
+
+type Handler = (ctx: RouteContext) => Reply
+interface Route { path: string, pattern: RegExp, isPublic: boolean, methods: Record<string, Handler> }
+type Auth = { user: StandInUser } | { none: true } | { invalid: string }
+
+class HttpFailure extends Error {
+  constructor (readonly status: number, readonly body: JsonValue) {
+    super(`HTTP ${status}`)
+  }
+}
+
+const NOT_FOUND = { detail: 'Not found.' }
+const JSON_TYPE = 'application/json'
+const HTML_TYPE = 'text/html; charset=utf-8'
+const FORM_TYPE = 'application/x-www-form-urlencoded'
+
+function json (status: number, body: JsonValue, headers: Record<string, string> = {}): Reply {
+  const all = { 'content-type': JSON_TYPE, vary: 'Accept, Cookie', ...headers }
+  return { status, headers: all, payload: JSON.stringify(body) }
+}
+
+const noContent = (): Reply => ({ status: 204, headers: { vary: 'Accept, Cookie' }, payload: '' })
+const detail = (status: number): Reply => json(status, { detail: STATUS_CODES[status] ?? `Status ${status}` })
+
+function mediaType (headers: IncomingHttpHeaders): string {
+  return (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+}
+
+function parseBody (headers: IncomingHttpHeaders, body: Buffer): JsonValue | undefined {
+  const type = mediaType(headers)
+  if (type === FORM_TYPE) return Object.fromEntries(new URLSearchParams(body.toString('utf8')))
+  if (type !== JSON_TYPE && !type.endsWith('+json')) return undefined
+  if (body.length === 0) return {}
+  try {
+    return JSON.parse(body.toString('utf8')) as JsonValue
+  } catch {
+    throw new HttpFailure(400, { detail: 'JSON parse error' })
+  }
+}
+
+function authenticate (headers: IncomingHttpHeaders, users: readonly StandInUser[]): Auth {
+  // Label Studio's XApiKeySupportMiddleware turns X-Api-Key into `Authorization: Token`, overriding it.
+  const apiKey = headers['x-api-key']
+  const header = typeof apiKey === 'string' ? `Token ${apiKey}` : headers.authorization ?? ''
+  const parts = header.split(/\s+/).filter((p) => p !== '')
+  if (parts[0]?.toLowerCase() !== 'token') return { none: true }
+  if (parts.length === 1) return { invalid: 'Invalid token header. No credentials provided.' }
+  if (parts.length > 2) return { invalid: 'Invalid token header. Token string should not contain spaces.' }
+  const user = users.find((u) => u.token === parts[1])
+  return user === undefined ? { invalid: 'Invalid token.' } : { user }
+}
+
+function authFailure (auth: Auth): Reply | null {
+  if ('user' in auth) return null
+  const message = 'invalid' in auth ? auth.invalid : 'Authentication credentials were not provided.'
+  return json(401, { detail: message }, { 'www-authenticate': 'Token' })
+}
+
+function caller (ctx: RouteContext): StandInUser {
+  if (ctx.user === null) throw new Error('Label Studio stand-in: a protected route ran without a user')
+  return ctx.user
+}
+
+function must (table: Table, id: number | undefined): JsonObject {
+  const row = table.find(id)
+  if (row === undefined) throw new HttpFailure(404, NOT_FOUND)
+  return row
+}
+
+function dataObject (ctx: RouteContext): JsonObject {
+  const data = ctx.data()
+  if (data === undefined) return {}
+  if (isJsonObject(data)) return data
+  const got = Array.isArray(data) ? 'list' : typeof data
+  throw new HttpFailure(400, { non_field_errors: [`Invalid data. Expected a dictionary, but got ${got}.`] })
+}
+
+function requireFields (data: JsonObject, fields: readonly string[]): void {
+  const missing = fields.filter((f) => data[f] === undefined || data[f] === null)
+  if (missing.length === 0) return
+  throw new HttpFailure(400, Object.fromEntries(missing.map((f) => [f, ['This field is required.']])))
+}
+
+function patchRow (row: JsonObject, data: JsonObject, extra: JsonObject = {}): JsonObject {
+  const { id: _ignored, ...changes } = data
+  Object.assign(row, changes, extra, { updated_at: now() })
+  return row
+}
+
+// The Data Manager task list: `{tasks, total, total_annotations, total_predictions}`, `page` and `page_size`.
+function listTasks (ctx: RouteContext): Reply {
+  const project = intParam(ctx.query, 'project')
+  if (project !== undefined) must(ctx.state.projects, project)
+  const tasks = tasksOf(ctx.state, project)
+  const size = intParam(ctx.query, 'page_size') ?? 100
+  const page = intParam(ctx.query, 'page') ?? 1
+  return json(200, { tasks: tasks.slice((page - 1) * size, page * size), ...taskTotals(tasks) })
+}
+
+function createTask (ctx: RouteContext): Reply {
+  const data = dataObject(ctx)
+  requireFields(data, ['data', 'project'])
+  const project = must(ctx.state.projects, typeof data.project === 'number' ? data.project : undefined).id ?? null
+  const task = ctx.state.tasks.insert(buildTask({ data: data.data ?? {}, meta: data.meta ?? {}, project }))
+  return json(201, taskView(ctx.state, task))
+}
+
+function listProjects (ctx: RouteContext): Reply {
+  const rows = ctx.state.projects.where().map((p) => projectView(ctx.state, p))
+  const page = paginate(rows, ctx.query, `${ctx.origin}${ctx.pathname}`)
+  if (page === null) throw new HttpFailure(404, { detail: 'Invalid page.' })
+  return json(200, page)
+}
+
+function createPrediction (ctx: RouteContext): Reply {
+  const data = dataObject(ctx)
+  requireFields(data, ['task', 'result'])
+  const task = ctx.state.tasks.find(typeof data.task === 'number' ? data.task : undefined)
+  const error = `Invalid pk "${String(data.task)}" - object does not exist.`
+  if (task === undefined) throw new HttpFailure(400, { task: [error] })
+  return json(201, addPrediction(ctx.state, task, data))
+}
+
+function listPredictions (ctx: RouteContext): Reply {
+  const task = intParam(ctx.query, 'task')
+  const project = intParam(ctx.query, 'project')
+  return json(200, ctx.state.predictions.where((p) =>
+    (task === undefined || p.task === task) && (project === undefined || p.project === project)))
+}
+
+function nextTask (ctx: RouteContext): Reply {
+  const project = must(ctx.state.projects, ctx.params.id)
+  const task = tasksOf(ctx.state, Number(project.id)).find((t) => t.is_labeled !== true)
+  if (task === undefined) {
+    const message = `There are still some tasks to complete for the user=${caller(ctx).email}, ` +
+      'but they seem to be locked by another user.'
+    throw new HttpFailure(404, { detail: message })
+  }
+  return json(200, { ...task, annotations: [], queue: 'Not labeled tasks queue' })
+}
+
+function importProject (ctx: RouteContext): Reply {
+  const project = Number(must(ctx.state.projects, ctx.params.id).id)
+  const data = ctx.data()
+  const items = (Array.isArray(data) ? data : data === undefined ? [] : [data]).filter(isJsonObject)
+  return json(201, importTasks(ctx.state, project, items, caller(ctx).id))
+}
+
+function exportProject (ctx: RouteContext): Reply {
+  const project = must(ctx.state.projects, ctx.params.id)
+  const format = (ctx.query.get('exportType') ?? ctx.query.get('export_type') ?? 'JSON').toUpperCase()
+  if (format !== 'JSON') throw new HttpFailure(400, { detail: `Export type ${format} is not served by the stand-in` })
+  const tasks = tasksOf(ctx.state, Number(project.id))
+  const name = `project-${String(project.id)}-at-${now().slice(0, 19).replace(/:/g, '-')}.json`
+  return json(200, tasks, { 'content-disposition': `attachment; filename="${name}"` })
+}
+
+type View = (state: StandInState, row: JsonObject) => JsonValue
+type Remove = (state: StandInState, id: number) => void
+
+function crud (table: (s: StandInState) => Table, view: View = (_s, row) => row,
+  remove: Remove = (s, id) => { table(s).rows.delete(id) }): { GET: Handler, PATCH: Handler, DELETE: Handler } {
+  const one = (ctx: RouteContext): JsonObject => must(table(ctx.state), ctx.params.id)
+  return {
+    GET: (ctx) => json(200, view(ctx.state, one(ctx))),
+    PATCH: (ctx) => {
+      const row = one(ctx)
+      const by = 'updated_by' in row ? { updated_by: caller(ctx).id } : {}
+      return json(200, view(ctx.state, patchRow(row, dataObject(ctx), by)))
+    },
+    DELETE: (ctx) => {
+      remove(ctx.state, Number(one(ctx).id))
+      return noContent()
+    }
+  }
+}
+
+function route (path: string, methods: Record<string, Handler>, isPublic = false): Route {
+  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[0-9]+)')
+  return { path, pattern: new RegExp(`^${source}$`), isPublic, methods }
+}
+
+const PREDICTION_CRUD = crud((s) => s.predictions)
+
+const ROUTES: Route[] = [
+  route('/health/', { GET: () => json(200, { status: 'UP' }) }, true),
+  route('/api/version/', { GET: (ctx) => json(200, buildVersion(ctx.state)) }, true),
+  route('/user/login/', { GET: () => ({ status: 200, headers: { 'content-type': HTML_TYPE }, payload: LOGIN_PAGE }) },
+    true),
+  route('/api/projects/', {
+    GET: listProjects,
+    POST: (ctx) => json(201, projectView(ctx.state, addProject(ctx.state, dataObject(ctx), caller(ctx).id)))
+  }),
+  route('/api/projects/{id}/', crud((s) => s.projects, projectView, removeProject)),
+  route('/api/projects/{id}/next/', { GET: nextTask }),
+  route('/api/projects/{id}/export', { GET: exportProject }),
+  route('/api/projects/{id}/import', { POST: importProject }),
+  route('/api/tasks/', { GET: listTasks, POST: createTask }),
+  route('/api/tasks/{id}/', crud((s) => s.tasks, taskView, removeTask)),
+  route('/api/tasks/{id}/annotations/', {
+    GET: (ctx) => json(200, ctx.state.annotations.where((a) => a.task === must(ctx.state.tasks, ctx.params.id).id)),
+    POST: (ctx) => json(201, addAnnotation(ctx.state, must(ctx.state.tasks, ctx.params.id), dataObject(ctx),
+      caller(ctx).id))
+  }),
+  route('/api/annotations/{id}/', crud((s) => s.annotations)),
+  route('/api/predictions/', { GET: listPredictions, POST: createPrediction }),
+  route('/api/predictions/{id}/', { ...PREDICTION_CRUD, PUT: PREDICTION_CRUD.PATCH }),
+  route('/api/tasks/{id}/drafts', {
+    GET: (ctx) => json(200, ctx.state.drafts.where((d) =>
+      d.task === must(ctx.state.tasks, ctx.params.id).id && d.user === caller(ctx).id)),
+    POST: (ctx) => json(201, addDraft(ctx.state, must(ctx.state.tasks, ctx.params.id), dataObject(ctx),
+      caller(ctx).id))
+  }),
+  route('/api/drafts/{id}/', crud((s) => s.drafts)),
+  route('/api/current-user/whoami', { GET: (ctx) => json(200, buildUser(ctx.state, caller(ctx), true)) }),
+  route('/api/users/', { GET: (ctx) => json(200, ctx.state.users.map((u) => buildUser(ctx.state, u))) }),
+  route('/api/users/{id}/', {
+    GET: (ctx) => {
+      const user = ctx.state.users.find((u) => u.id === ctx.params.id)
+      if (user === undefined) throw new HttpFailure(404, NOT_FOUND)
+      return json(200, buildUser(ctx.state, user))
+    }
+  })
+]
+
+/** The route paths and methods the stand-in answers, in Label Studio's spelling. */
+export function standInRoutes (): Array<{ path: string, methods: string[] }> {
+  return ROUTES.map((r) => ({ path: r.path, methods: Object.keys(r.methods) }))
+}
+
+function findRoute (pathname: string): { route: Route, params: Record<string, number> } | null {
+  // Label Studio re-dispatches a slash-less path that matches nothing to path + "/".
+  for (const candidate of pathname.endsWith('/') ? [pathname] : [pathname, `${pathname}/`]) {
+    for (const r of ROUTES) {
+      const match = r.pattern.exec(candidate)
+      if (match !== null) {
+        const params = Object.fromEntries(Object.entries(match.groups ?? {}).map(([k, v]) => [k, Number(v)]))
+        return { route: r, params }
+      }
+    }
+  }
+  return null
+}
+
+function decodePath (path: string): string {
+  try {
+    return decodeURIComponent(path)
+  } catch {
+    return path
+  }
+}
+
+function dispatch (state: StandInState, record: RecordedRequest, auth: Auth): Reply {
+  const queryAt = record.url.indexOf('?')
+  const rawPath = queryAt === -1 ? record.url : record.url.slice(0, queryAt)
+  const found = findRoute(decodePath(rawPath))
+  if (found === null) return json(404, NOT_FOUND)
+  const denied = found.route.isPublic ? null : authFailure(auth)
+  if (denied !== null) return denied
+  const allowed = [...Object.keys(found.route.methods), 'HEAD', 'OPTIONS'].join(', ')
+  const options = { renders: [JSON_TYPE], parses: [JSON_TYPE, FORM_TYPE] }
+  if (record.method === 'OPTIONS') return json(200, options, { allow: allowed })
+  const handler = found.route.methods[record.method === 'HEAD' ? 'GET' : record.method]
+  if (handler === undefined) {
+    return json(405, { detail: `Method "${record.method}" not allowed.` }, { allow: allowed })
+  }
+  const ctx: RouteContext = {
+    state,
+    user: 'user' in auth ? auth.user : null,
+    params: found.params,
+    query: new URLSearchParams(queryAt === -1 ? '' : record.url.slice(queryAt + 1)),
+    origin: `http://${record.headers.host ?? '127.0.0.1'}`,
+    pathname: rawPath,
+    data: () => parseBody(record.headers, record.body)
+  }
+  try {
+    return handler(ctx)
+  } catch (error) {
+    if (error instanceof HttpFailure) return json(error.status, error.body)
+    throw error
+  }
+}
+
+function send (res: ServerResponse, reply: Reply): void {
+  if (res.destroyed || res.headersSent) return
+  res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(reply.payload)) })
+  res.end(reply.payload)
+}
+
+interface ServerContext {
+  state: StandInState
+  behaviour: StandInBehaviour
+  requests: RecordedRequest[]
+  closing: AbortSignal
+}
+
+async function readBody (req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+async function handle (server: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const auth = authenticate(req.headers, server.state.users)
+  const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers,
+    rawHeaders: req.rawHeaders, body: Buffer.alloc(0), user: 'user' in auth ? auth.user : null }
+  server.requests.push(record)
+  record.body = await readBody(req)
+  const { delayMs } = server.behaviour
+  if (delayMs > 0) await sleep(delayMs, undefined, { signal: server.closing })
+  if (server.behaviour.reset) {
+    req.socket.resetAndDestroy()
+    return
+  }
+  const { failStatus } = server.behaviour
+  send(res, failStatus === null ? dispatch(server.state, record, auth) : detail(failStatus))
+}
+
+function closeServer (server: Server, sockets: Set<Socket>, closing: AbortController): Promise<void> {
+  closing.abort()
+  const closed = new Promise<void>((resolve, reject) => server.close((error) => error ? reject(error) : resolve()))
+  for (const socket of sockets) socket.destroy()
+  return closed
+}
+
+export async function startLabelStudioStandIn (options: StandInOptions = {}): Promise<StandIn> {
+  const state = createStandInState(options.users ?? DEFAULT_STANDIN_USERS, options.dataDir)
+  const behaviour: StandInBehaviour = { delayMs: 0, reset: false, failStatus: null, ...options.behaviour }
+  const closing = new AbortController()
+  const context: ServerContext = { state, behaviour, requests: [], closing: closing.signal }
+  const sockets = new Set<Socket>()
+  const server = createServer((req, res) => {
+    handle(context, req, res).catch(() => {
+      if (res.headersSent || closing.signal.aborted) res.destroy()
+      else send(res, json(500, { detail: 'The Label Studio stand-in failed to answer' }))
+    })
+  })
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('Label Studio stand-in: no TCP address')
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    requests: context.requests,
+    behaviour,
+    clear: () => { context.requests.length = 0 },
+    close: () => closeServer(server, sockets, closing)
+  }
+}
