@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import helmet from '@fastify/helmet'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from './config/types.js'
@@ -31,7 +31,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const isTrusted = createTrust(config.server.trustedProxies)
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // One access line per request, written by the gateway itself (logging.ts), instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     // A request id from the client is believed only from a trusted proxy; otherwise it is ours.
     genReqId: (req) => {
@@ -46,6 +47,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     ...deps.server
   } as FastifyServerOptions)
+
+  // Set before any plugin is registered: encapsulated children take the handlers they see then.
+  app.setErrorHandler(handleError)
+  app.setNotFoundHandler(async (request) => {
+    // Reached only by a method the proxy does not carry (OPTIONS) that a policy let through.
+    throw withDetail(new LG_ERR_POLICY_DENIED(request.method, 'this path'), 'no-route')
+  })
 
   // 1. Security headers first, so that even a refused request carries them (HSTS on every response).
   await app.register(helmet, {
@@ -62,11 +70,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   registerInternalRoutes(app, deps.store)
   await app.register(proxyPlugin, { upstream: config.upstream, isTrusted })
 
-  app.setErrorHandler(handleError)
-  app.setNotFoundHandler(async (request) => {
-    // Reached only by a method the proxy does not carry (OPTIONS) that a policy let through.
-    throw withDetail(new LG_ERR_POLICY_DENIED(request.method, 'this path'), 'no-route')
-  })
   app.addHook('onResponse', async (request, reply) => logAccess(request, reply))
   return app
 }

@@ -43,6 +43,8 @@ export async function startGateway (config: GatewayConfig, initial: PolicySet, o
   }
   let policies = initial
   const store = options.store ?? openIdentityStore(config.identity)
+  // Until the store answers, requests get 503 and readiness says so; the gateway still starts.
+  await store.ready().catch((err: Error) => logger.warn({ err: err.message }, 'the identity store is not ready yet'))
   const app = await buildApp({ config, policies: () => policies, store, logger, server: { https: tlsOptions(config) } })
   app.server.headersTimeout = config.server.headersTimeoutMs
   const watchers = [

@@ -73,6 +73,7 @@ async function withStore (flags: { config?: string | undefined }, run: (ctx: id.
   const store = openIdentityStore(config.identity)
   const ctx = { config, store, out: (t: string) => process.stdout.write(t + '\n'), err: (t: string) => process.stderr.write(t + '\n') }
   try {
+    await store.ready()
     await run(ctx)
   } catch (err) {
     if (err instanceof CliError) throw err

@@ -65,6 +65,8 @@ export class EmbeddedIdentityStore implements IdentityStore {
     this.#db.getStats()
   }
 
+  async ready (): Promise<void> {}
+
   onInvalidate (): void {}
 
   async close (): Promise<void> {

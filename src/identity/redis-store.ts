@@ -115,6 +115,19 @@ export class RedisIdentityStore implements IdentityStore {
     return values.map((v) => parse<UserRecord>(v)).filter((r): r is UserRecord => r !== null)
   }
 
+  async ready (): Promise<void> {
+    if (this.#client.status === 'ready') return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(new Error(`Redis at ${this.#config.url} is not ready after ${this.#config.connectTimeoutMs} ms`))
+      }, this.#config.connectTimeoutMs)
+      const onReady = (): void => { cleanup(); resolve() }
+      const cleanup = (): void => { clearTimeout(timer); this.#client.off('ready', onReady) }
+      this.#client.on('ready', onReady)
+    })
+  }
+
   async ping (): Promise<void> {
     await this.#client.ping()
   }

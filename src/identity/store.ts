@@ -17,6 +17,8 @@ export interface IdentityStore {
   putUser (record: UserRecord): Promise<void>
   listUsers (): Promise<UserRecord[]>
   ping (): Promise<void>
+  /** Resolves once the store can take commands; rejects if it cannot within its connect timeout. */
+  ready (): Promise<void>
   /** Calls `listener` with `token:<digest>` or `user:<name>` when a record changes anywhere. */
   onInvalidate (listener: (key: string) => void): void
   /** True while changes made elsewhere are being heard; a cache must not be used otherwise. */

@@ -1,0 +1,178 @@
+import t, { type Test } from 'tap'
+import { DEFAULT_STANDIN_USERS, startLabelStudioStandIn, type StandIn, type StandInUser } from '../support/labelstudio-standin.js'
+import { startRedis, type TestRedis } from '../support/redis.js'
+import { call, startTestGateway, type StoreKind, type TestGateway } from '../support/gateway.js'
+
+// The foundation end to end, over real TLS sockets: a client calls Label Studio routes through the
+// gateway, tokens are checked in a real identity store, decided by the shipped role policies, and
+// forwarded to the Label Studio stand-in. The whole suite runs once per store.
+
+const [ADMIN, ANNOTATOR] = DEFAULT_STANDIN_USERS as [StandInUser, StandInUser]
+const CREDENTIAL_HEADERS = ['x-api-key', 'cookie', 'proxy-authorization']
+
+interface Setup { gw: TestGateway, upstream: StandIn, redis: TestRedis | null }
+
+async function setup (t: Test, store: StoreKind): Promise<Setup> {
+  const upstream = await startLabelStudioStandIn()
+  t.teardown(() => upstream.close())
+  const redis = store === 'redis' ? await startRedis(t) : null
+  const gw = await startTestGateway(t, { store, ...(redis ? { redis } : {}), upstreamUrl: upstream.url })
+  return { gw, upstream, redis }
+}
+
+function auth (token: string): Record<string, string> {
+  return { authorization: `Token ${token}` }
+}
+
+for (const store of ['redis', 'embedded'] as const) {
+  t.test(`on the ${store} store`, async (t) => {
+    const { gw, upstream, redis } = await setup(t, store)
+    const annotator = await gw.issueToken(ANNOTATOR.email, 'annotator', ANNOTATOR.token)
+
+    t.test('an annotator reads a project and creates an annotation', async (t) => {
+      upstream.clear()
+      const project = await call(gw, 'GET', '/api/projects/1/', auth(annotator))
+      t.equal(project.status, 200)
+      t.equal(project.json().id, 1)
+      const created = await call(gw, 'POST', '/api/tasks/1/annotations/',
+        { ...auth(annotator), 'content-type': 'application/json' },
+        JSON.stringify({ result: [], lead_time: 3.5, was_cancelled: false }))
+      t.equal(created.status, 201)
+      t.equal(created.json().completed_by, ANNOTATOR.id, 'Label Studio saw the annotator\'s own Label Studio token')
+      t.equal(upstream.requests.length, 2)
+      t.equal(upstream.requests[1]?.url, '/api/tasks/1/annotations/')
+      t.equal(upstream.requests[1]?.user?.email, ANNOTATOR.email)
+    })
+
+    t.test('the annotator cannot delete the project, and Label Studio sees nothing', async (t) => {
+      upstream.clear()
+      const res = await call(gw, 'DELETE', '/api/projects/1/', auth(annotator))
+      t.equal(res.status, 403)
+      t.match(res.json(), { statusCode: 403, error: 'Forbidden', code: 'LG_ERR_POLICY_DENIED', requestId: String })
+      t.equal(res.headers['x-request-id'], res.json().requestId)
+      t.equal(upstream.requests.length, 0)
+    })
+
+    t.test('upstream receives exactly one credential and no client credential header', async (t) => {
+      upstream.clear()
+      const res = await call(gw, 'GET', '/api/projects/?page=1&page_size=10', {
+        ...auth(annotator), 'x-api-key': ADMIN.token, cookie: 'sessionid=forged', 'proxy-authorization': 'Basic eDp5'
+      })
+      t.equal(res.status, 200)
+      const seen = upstream.requests[0]
+      t.ok(seen, 'the request reached the upstream')
+      const names = (seen?.rawHeaders ?? []).filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())
+      t.equal(names.filter((n) => n === 'authorization').length, 1)
+      t.equal(seen?.headers.authorization, `Token ${ANNOTATOR.token}`)
+      for (const name of CREDENTIAL_HEADERS) t.notOk(names.includes(name), `no ${name} upstream`)
+      t.equal(seen?.user?.email, ANNOTATOR.email, 'the admin key sent in X-Api-Key did not decide')
+    })
+
+    t.test('X-Api-Key authenticates when there is no Authorization', async (t) => {
+      upstream.clear()
+      const res = await call(gw, 'GET', '/api/projects/1/', { 'x-api-key': annotator })
+      t.equal(res.status, 200)
+      t.equal(upstream.requests[0]?.headers.authorization, `Token ${ANNOTATOR.token}`)
+      t.notOk(upstream.requests[0]?.headers['x-api-key'])
+    })
+
+    t.test('Bearer works like Token', async (t) => {
+      const res = await call(gw, 'GET', '/api/projects/1/', { authorization: `Bearer ${annotator}` })
+      t.equal(res.status, 200)
+    })
+
+    t.test('two Authorization headers are refused with 400', async (t) => {
+      upstream.clear()
+      const res = await call(gw, 'GET', '/api/projects/1/', { authorization: [`Token ${annotator}`, 'Token other'] })
+      t.equal(res.status, 400)
+      t.equal(res.json().code, 'LG_ERR_REQUEST_BAD_HEADER')
+      t.equal(upstream.requests.length, 0)
+    })
+
+    t.test('unknown, malformed and missing credentials get 401 with WWW-Authenticate', async (t) => {
+      upstream.clear()
+      for (const headers of [auth('lg_unknown-token-value'), { authorization: 'Basic YTpi' }, { authorization: 'Token' }]) {
+        const res = await call(gw, 'GET', '/api/projects/1/', headers)
+        t.equal(res.status, 401)
+        t.equal(res.json().code, 'LG_ERR_AUTH_INVALID')
+        t.match(res.headers['www-authenticate'], /^Token realm="labelgate"/)
+      }
+      const missing = await call(gw, 'GET', '/api/projects/1/')
+      t.equal(missing.status, 401)
+      t.equal(missing.json().code, 'LG_ERR_AUTH_MISSING')
+      t.equal(upstream.requests.length, 0)
+    })
+
+    t.test('anonymous requests reach only what the anonymous role allows', async (t) => {
+      upstream.clear()
+      const health = await call(gw, 'GET', '/health/')
+      t.equal(health.status, 200)
+      t.same(health.json(), { status: 'UP' })
+      t.equal(upstream.requests[0]?.headers.authorization, undefined, 'no credential goes upstream')
+    })
+
+    t.test('a registered Label Studio token is forwarded as it is', async (t) => {
+      const made = await gw.cli(['token', 'register', '--user', ADMIN.email], ADMIN.token)
+      t.equal(made.code, 0, made.stderr)
+      t.equal((await gw.cli(['user', 'set', ADMIN.email, '--role', 'administrator'])).code, 0)
+      upstream.clear()
+      const res = await call(gw, 'DELETE', '/api/projects/2/', { 'x-api-key': ADMIN.token })
+      t.equal(res.status, 204)
+      t.equal(upstream.requests[0]?.headers.authorization, `Token ${ADMIN.token}`)
+    })
+
+    t.test('an expired token gets 401', async (t) => {
+      const token = await gw.issueToken('expiring@example.com', 'annotator', ANNOTATOR.token, ['--expires', '1s'])
+      t.equal((await call(gw, 'GET', '/api/projects/1/', auth(token))).status, 200)
+      await new Promise((resolve) => setTimeout(resolve, 1100))
+      t.equal((await call(gw, 'GET', '/api/projects/1/', auth(token))).status, 401)
+    })
+
+    t.test('a revoked token gets 401 at once', async (t) => {
+      const token = await gw.issueToken('revoked@example.com', 'annotator', ANNOTATOR.token)
+      t.equal((await call(gw, 'GET', '/api/projects/1/', auth(token))).status, 200, 'cached by now')
+      const list = await gw.cli(['token', 'list', '--json'])
+      const entry = (JSON.parse(list.stdout) as Array<{ id: string, user: string }>).find((e) => e.user === 'revoked@example.com')
+      t.ok(entry, 'token list shows the token')
+      t.notMatch(list.stdout, token, 'token list never prints the token')
+      const revoked = await gw.cli(['token', 'revoke', entry?.id ?? ''])
+      t.equal(revoked.code, 0, revoked.stderr)
+      upstream.clear()
+      const res = await call(gw, 'GET', '/api/projects/1/', auth(token))
+      t.equal(res.status, 401)
+      t.equal(res.json().code, 'LG_ERR_AUTH_INVALID')
+      t.equal(upstream.requests.length, 0)
+    })
+
+    t.test('a disabled user\'s tokens get 401 at once, and a role change applies at once', async (t) => {
+      const token = await gw.issueToken('moved@example.com', 'annotator', ANNOTATOR.token)
+      t.equal((await call(gw, 'DELETE', '/api/projects/1/', auth(token))).status, 403)
+      t.equal((await gw.cli(['user', 'set', 'moved@example.com', '--role', 'administrator'])).code, 0)
+      upstream.clear()
+      t.equal((await call(gw, 'GET', '/api/users/', auth(token))).status, 200, 'administrator now')
+      t.equal((await gw.cli(['user', 'disable', 'moved@example.com'])).code, 0)
+      t.equal((await call(gw, 'GET', '/api/projects/1/', auth(token))).status, 401)
+    })
+
+    t.test('HSTS and a request id are on every response, errors included', async (t) => {
+      for (const res of [await call(gw, 'GET', '/health/'), await call(gw, 'GET', '/api/projects/1/'), await call(gw, 'GET', '/a/../b')]) {
+        t.match(res.headers['strict-transport-security'], /max-age=31536000/)
+        t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+      }
+    })
+
+    if (redis) {
+      t.test('with Redis stopped, requests get 503 and Label Studio sees nothing', async (t) => {
+        await redis.stop()
+        t.teardown(() => redis.start())
+        upstream.clear()
+        const res = await call(gw, 'GET', '/api/projects/1/', auth(annotator))
+        t.equal(res.status, 503)
+        t.equal(res.json().code, 'LG_ERR_TOKEN_STORE_UNAVAILABLE')
+        t.equal(upstream.requests.length, 0)
+        const ready = await call(gw, 'GET', '/-/readyz')
+        t.equal(ready.status, 503)
+      })
+    }
+  })
+}
