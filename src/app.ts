@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import helmet from '@fastify/helmet'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from './config/types.js'
@@ -10,9 +10,9 @@ import { accessPlugin } from './auth/plugin.js'
 import { edgePlugin } from './edge/plugin.js'
 import { createTrust } from './edge/trust.js'
 import { proxyPlugin } from './proxy/plugin.js'
-import { handleError } from './error-handler.js'
+import { createClientErrorHandler, handleError } from './error-handler.js'
 import { logAccess } from './logging.js'
-import { LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, withDetail } from './errors.js'
+import { LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_NOT_CANONICAL, withDetail } from './errors.js'
 
 export interface AppDeps {
   config: GatewayConfig
@@ -45,6 +45,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: config.server.requestTimeoutMs,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     return503OnClosing: true,
+    clientErrorHandler: createClientErrorHandler(deps.logger),
+    // A URL that Fastify's router cannot decode is refused like any other non-canonical target.
+    frameworkErrors: (err, request, reply) => {
+      const refused = err.code === 'FST_ERR_BAD_URL'
+        ? withDetail(new LG_ERR_REQUEST_NOT_CANONICAL('a malformed percent-encoding'), 'bad-url')
+        : err
+      handleError(refused as FastifyError, request, reply)
+    },
     ...deps.server
   } as FastifyServerOptions)
 

@@ -1,6 +1,12 @@
+import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { LG_ERR_INTERNAL, type GatewayError } from './errors.js'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import {
+  LG_ERR_INTERNAL, LG_ERR_REQUEST_HEADERS_TOO_LARGE, LG_ERR_REQUEST_MALFORMED, LG_ERR_REQUEST_TIMEOUT,
+  type GatewayError
+} from './errors.js'
 
 /** The one JSON body for everything the gateway answers itself. */
 export interface ErrorBody {
@@ -42,4 +48,26 @@ export function handleError (raw: FastifyError, request: FastifyRequest, reply: 
   if (err.statusCode === 401) reply.header('www-authenticate', 'Token realm="labelgate", Bearer realm="labelgate"')
   reply.header('x-request-id', request.id)
   reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err, request.id))
+}
+
+/**
+ * Requests that Node's HTTP parser rejects never become Fastify requests. They still get the
+ * gateway's error body, and a log line with the same decision fields as every other request.
+ */
+export function createClientErrorHandler (logger: Logger): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    const error = err.code === 'HPE_HEADER_OVERFLOW'
+      ? new LG_ERR_REQUEST_HEADERS_TOO_LARGE()
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new LG_ERR_REQUEST_TIMEOUT() : new LG_ERR_REQUEST_MALFORMED()
+    const requestId = randomUUID()
+    const status = error.statusCode as number
+    logger.info({
+      reqId: requestId, method: null, route: null, statusCode: status, user: null, role: null,
+      decision: { granted: false, reason: error.code, detail: err.code ?? 'parse-error' }, rule: null, upstream: null
+    }, 'request')
+    if (!socket.writable) return socket.destroy()
+    const body = JSON.stringify(errorBody(Object.assign(error, { statusCode: status }), requestId))
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
+  }
 }

@@ -12,6 +12,12 @@ export const LG_ERR_REQUEST_METHOD_OVERRIDE = createError(
   'LG_ERR_REQUEST_METHOD_OVERRIDE', 'Method overrides are refused: %s', 400)
 export const LG_ERR_REQUEST_BAD_HEADER = createError(
   'LG_ERR_REQUEST_BAD_HEADER', 'The request headers are ambiguous: %s', 400)
+export const LG_ERR_REQUEST_MALFORMED = createError(
+  'LG_ERR_REQUEST_MALFORMED', 'The request could not be parsed as HTTP/1.1', 400)
+export const LG_ERR_REQUEST_HEADERS_TOO_LARGE = createError(
+  'LG_ERR_REQUEST_HEADERS_TOO_LARGE', 'The request headers are too large', 431)
+export const LG_ERR_REQUEST_TIMEOUT = createError(
+  'LG_ERR_REQUEST_TIMEOUT', 'The request was not received in time', 408)
 export const LG_ERR_AUTH_MISSING = createError(
   'LG_ERR_AUTH_MISSING', 'This route needs a credential: send Authorization: Token <token>', 401)
 export const LG_ERR_AUTH_INVALID = createError(
