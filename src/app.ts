@@ -7,7 +7,7 @@ import type { PolicySet } from './policy/compile.js'
 import type { IdentityStore } from './identity/store.js'
 import { Authenticator } from './auth/authenticate.js'
 import { accessPlugin } from './auth/plugin.js'
-import { edgePlugin } from './edge/plugin.js'
+import { edgePlugin, newGateState } from './edge/plugin.js'
 import { createTrust } from './edge/trust.js'
 import { proxyPlugin } from './proxy/plugin.js'
 import { createClientErrorHandler, handleError } from './error-handler.js'
@@ -51,7 +51,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       const refused = err.code === 'FST_ERR_BAD_URL'
         ? withDetail(new LG_ERR_REQUEST_NOT_CANONICAL('a malformed percent-encoding'), 'bad-url')
         : err
+      request.gate = newGateState()
       handleError(refused as FastifyError, request, reply)
+      // Fastify runs no hooks for these requests, so the access line is written here.
+      logAccess(request, reply)
     },
     ...deps.server
   } as FastifyServerOptions)

@@ -39,7 +39,7 @@ export function errorBody (err: GatewayError & { statusCode: number }, requestId
 
 export function handleError (raw: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const err = normalise(raw)
-  const gate = request.gate as FastifyRequest['gate'] | null
+  const gate = (request.gate as FastifyRequest['gate'] | undefined) ?? null
   if (gate) {
     gate.code = err.code
     gate.detail = err.detail ?? null

@@ -35,13 +35,11 @@ export const LG_ERR_INTERNAL = createError(
 export const LG_ERR_NOT_READY = createError(
   'LG_ERR_NOT_READY', 'The gateway is not ready: %s', 503)
 
-// Startup errors: they stop the process before it listens, so they carry no HTTP status.
+// Startup errors: they stop the process before it listens and never reach a client.
 export const LG_ERR_CONFIG_INVALID = createError(
   'LG_ERR_CONFIG_INVALID', 'The configuration is invalid:\n%s', undefined, TypeError)
 export const LG_ERR_POLICY_INVALID = createError(
   'LG_ERR_POLICY_INVALID', 'The policies are invalid:\n%s', undefined, TypeError)
-export const LG_ERR_IDENTITY = createError(
-  'LG_ERR_IDENTITY', '%s', undefined, TypeError)
 
 /** An error answered to a client, with the precise reason that only the log may see. */
 export interface GatewayError extends Error {

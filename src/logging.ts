@@ -23,14 +23,16 @@ export function loggerOptions (level: string): LoggerOptions {
 
 /** One line per request: who asked, what was decided and by which rule, and what happened upstream. */
 export function logAccess (request: FastifyRequest, reply: FastifyReply): void {
-  const gate = request.gate as FastifyRequest['gate'] | null
+  const gate = (request.gate as FastifyRequest['gate'] | undefined) ?? null
   const decision = gate?.decision ?? null
   const principal = gate?.principal ?? null
-  const internal = request.routeOptions.config.internal === true
+  // Requests refused by the router have no route options at all.
+  const routeOptions = request.routeOptions as FastifyRequest['routeOptions'] | undefined
+  const internal = routeOptions?.config?.internal === true
   const granted = gate !== null && gate.code === null && (internal || decision?.granted === true)
   const line = {
     method: request.method,
-    route: internal ? request.routeOptions.url ?? null : decision?.route ?? null,
+    route: internal ? routeOptions?.url ?? null : decision?.route ?? null,
     statusCode: reply.statusCode,
     responseTime: Math.round(reply.elapsedTime * 10) / 10,
     user: principal?.user ?? null,

@@ -7,13 +7,17 @@ import {
 import type { GateState } from '../types/fastify.js'
 import { ACCEPTED_METHODS, checkHeaders, checkTarget } from './canonical.js'
 
+export function newGateState (): GateState {
+  return { target: null, principal: null, decision: null, code: null, detail: null, upstream: null }
+}
+
 /** The first hook of every request: refuse any request whose meaning two HTTP stacks could disagree on. */
 async function edge (app: FastifyInstance): Promise<void> {
   // Null at registration keeps the request shape stable; the hook below fills it for every request.
   app.decorateRequest('gate', null as unknown as GateState)
 
   app.addHook('onRequest', async (request) => {
-    request.gate = { target: null, principal: null, decision: null, code: null, detail: null, upstream: null }
+    request.gate = newGateState()
     const method = request.raw.method ?? ''
     if (!ACCEPTED_METHODS.has(method)) throw withDetail(new LG_ERR_REQUEST_BAD_METHOD(JSON.stringify(method)), 'method')
     const headers = checkHeaders(request.raw.rawHeaders)

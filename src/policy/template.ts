@@ -1,10 +1,11 @@
-// Path templates: `/api/projects/{project}/tasks`, with `{name}` standing for exactly one segment
-// and a final `**` for the rest of the path. Matching works on the raw, already canonical request
+// Path templates: `/api/projects/{project}/tasks`, with `{name}` standing for exactly one segment,
+// `{name:int}` for one segment of digits only (Label Studio's ids), and a final `**` for the rest
+// of the path. Matching works on the raw, already canonical request
 // path, segment by segment; a trailing slash never changes which template matches.
 
 export type TemplateSegment =
   | { kind: 'literal', text: string }
-  | { kind: 'param', name: string }
+  | { kind: 'param', name: string, int: boolean }
   | { kind: 'rest' }
 
 export interface PathTemplate {
@@ -16,7 +17,8 @@ export interface PathTemplate {
 // plus ':' and '@'. Nothing percent-encoded, so a literal compares equal to a raw segment only
 // when both spell the same bytes.
 const LITERAL = /^[A-Za-z0-9._~!$&'()*+=:@-]+$/
-const PARAM = /^\{([a-z_][a-z0-9_]*)\}$/
+const PARAM = /^\{([a-z_][a-z0-9_]*)(:int)?\}$/
+const DIGITS = /^[0-9]+$/
 
 /** Splits a path into segments, ignoring one trailing slash: `/a/b/` and `/a/b` both give [a, b]. */
 export function splitPath (path: string): string[] {
@@ -40,9 +42,9 @@ export function parseTemplate (source: string): PathTemplate | { error: string }
       const name = param[1] as string
       if (names.has(name)) return { error: `parameter {${name}} appears twice` }
       names.add(name)
-      segments.push({ kind: 'param', name })
+      segments.push({ kind: 'param', name, int: param[2] !== undefined })
     } else if (part === '.' || part === '..' || !LITERAL.test(part)) {
-      return { error: `segment "${part}" is neither a literal, a {name} nor a final **` }
+      return { error: `segment "${part}" is neither a literal, a {name}, a {name:int} nor a final **` }
     } else {
       segments.push({ kind: 'literal', text: part })
     }
@@ -60,14 +62,22 @@ export function matchTemplate (template: PathTemplate, segments: readonly string
     const actual = segments[i]
     if (actual === undefined) return null
     if (seg.kind === 'literal' && seg.text !== actual) return null
-    if (seg.kind === 'param') params[seg.name] = actual
+    if (seg.kind === 'param') {
+      if (seg.int && !DIGITS.test(actual)) return null
+      params[seg.name] = actual
+    }
   }
   return segments.length === t.length ? params : null
 }
 
-/** Orders templates most specific first: literals beat parameters, which beat a final **. */
+/** Orders templates most specific first: literals, then {name:int}, then {name}, then a final **. */
 export function compareSpecificity (a: PathTemplate, b: PathTemplate): number {
-  const rank = (s: TemplateSegment | undefined): number => s === undefined ? 3 : s.kind === 'literal' ? 0 : s.kind === 'param' ? 1 : 2
+  const rank = (s: TemplateSegment | undefined): number => {
+    if (s === undefined) return 4
+    if (s.kind === 'literal') return 0
+    if (s.kind === 'param') return s.int ? 1 : 2
+    return 3
+  }
   const n = Math.max(a.segments.length, b.segments.length)
   for (let i = 0; i < n; i++) {
     const diff = rank(a.segments[i]) - rank(b.segments[i])

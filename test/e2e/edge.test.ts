@@ -44,7 +44,7 @@ for (const [name, target] of REFUSED_TARGETS) {
   t.test(`refuses ${name}: ${target}`, async (t) => {
     upstream.clear()
     const res = await rawRequest(gw.gateway.port, http(`GET ${target} HTTP/1.1`, [AUTH]), { ca: gw.ca })
-    t.equal(res.status, 400, res.raw.split('\r\n')[0])
+    t.equal(res.status, 400, res.raw.split('\r\n')[0] ?? '')
     if (res.headers['content-type']?.startsWith('application/json')) t.match(JSON.parse(res.body), { code: /^LG_ERR_REQUEST_/ }, res.body)
     t.equal(upstream.requests.length, 0, 'nothing reached Label Studio')
   })
