@@ -87,42 +87,39 @@ function startRedirect (config: GatewayConfig, httpsPort: number): Promise<Serve
   })
 }
 
-/** A running gateway reloads its policies when the folder changes, and keeps the last good set. */
-function watchPolicies (config: GatewayConfig, logger: Logger, apply: (p: PolicySet) => void): FSWatcher | null {
+/** Calls `fn` once a burst of changes to `path` has settled; null when the path cannot be watched. */
+function watchSettled (path: string, delayMs: number, fn: () => void): FSWatcher | null {
   let timer: NodeJS.Timeout | null = null
   try {
-    return watch(config.policies.dir, () => {
+    return watch(path, () => {
       if (timer) clearTimeout(timer)
-      timer = setTimeout(() => {
-        try {
-          apply(loadPolicies(config.policies.dir))
-          logger.info({ dir: config.policies.dir }, 'policies reloaded')
-        } catch (err) {
-          logger.error({ problems: (err as { problems?: unknown }).problems }, 'policies not reloaded: the new set is invalid; keeping the last good one')
-        }
-      }, 200)
+      timer = setTimeout(fn, delayMs)
     })
   } catch {
     return null
   }
 }
 
+/** A running gateway reloads its policies when the folder changes, and keeps the last good set. */
+function watchPolicies (config: GatewayConfig, logger: Logger, apply: (p: PolicySet) => void): FSWatcher | null {
+  return watchSettled(config.policies.dir, 200, () => {
+    try {
+      apply(loadPolicies(config.policies.dir))
+      logger.info({ dir: config.policies.dir }, 'policies reloaded')
+    } catch (err) {
+      logger.error({ problems: (err as { problems?: unknown }).problems }, 'policies not reloaded: the new set is invalid; keeping the last good one')
+    }
+  })
+}
+
 /** A renewed certificate and key are picked up without a restart. */
 function watchCertificate (config: GatewayConfig, app: FastifyInstance, logger: Logger): FSWatcher | null {
-  let timer: NodeJS.Timeout | null = null
-  try {
-    return watch(config.tls.certFile, () => {
-      if (timer) clearTimeout(timer)
-      timer = setTimeout(() => {
-        try {
-          (app.server as unknown as { setSecureContext: (o: object) => void }).setSecureContext(tlsOptions(config))
-          logger.info({ cert: config.tls.certFile }, 'certificate reloaded')
-        } catch (err) {
-          logger.error({ err }, 'certificate not reloaded; keeping the current one')
-        }
-      }, 500)
-    })
-  } catch {
-    return null
-  }
+  return watchSettled(config.tls.certFile, 500, () => {
+    try {
+      (app.server as unknown as { setSecureContext: (o: object) => void }).setSecureContext(tlsOptions(config))
+      logger.info({ cert: config.tls.certFile }, 'certificate reloaded')
+    } catch (err) {
+      logger.error({ err }, 'certificate not reloaded; keeping the current one')
+    }
+  })
 }
