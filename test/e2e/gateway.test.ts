@@ -162,6 +162,27 @@ for (const store of ['redis', 'embedded'] as const) {
     })
 
     if (redis) {
+      t.test('with Redis frozen, requests get 503 within the command timeout, and recover after', async (t) => {
+        await call(gw, 'GET', '/api/projects/1/', auth(annotator))
+        redis.pause()
+        t.teardown(() => redis.resume())
+        upstream.clear()
+        // A fresh token is not in any replica's memory, so it must reach the store.
+        const started = Date.now()
+        const res = await call(gw, 'GET', '/api/projects/1/', auth(annotator + 'x'))
+        t.equal(res.status, 503)
+        t.ok(Date.now() - started < 3000, 'answered within the command timeout, not left hanging')
+        t.equal(upstream.requests.length, 0)
+        redis.resume()
+        const deadline = Date.now() + 10_000
+        let status = 0
+        while (Date.now() < deadline && status !== 200) {
+          status = (await call(gw, 'GET', '/api/projects/1/', auth(annotator))).status
+          if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+        t.equal(status, 200, 'serving again once Redis answers')
+      })
+
       t.test('with Redis stopped, requests get 503 and Label Studio sees nothing', async (t) => {
         await redis.stop()
         t.teardown(() => redis.start())

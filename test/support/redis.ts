@@ -20,6 +20,9 @@ export interface TestRedis {
   keyPrefix: string
   stop: () => Promise<void>
   start: () => Promise<void>
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, as in a network partition. */
+  pause: () => void
+  resume: () => void
 }
 
 export async function freePort (): Promise<number> {
@@ -69,6 +72,8 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
       child = spawn('redis-server', args, { stdio: 'ignore' })
       await waitReady(handle)
     },
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') },
     stop: async () => {
       const running = child
       child = null
@@ -76,6 +81,7 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
       await new Promise<void>((resolve) => {
         running.once('exit', () => resolve())
         running.kill('SIGKILL')
+        running.kill('SIGCONT')
       })
     }
   }
