@@ -25,4 +25,5 @@ fi
 
 npm run --silent build
 npx tsc --noEmit -p tsconfig.json
+npx eslint .
 npx tap "$@"

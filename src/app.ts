@@ -41,7 +41,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       return trusted ? inbound : randomUUID()
     },
     trustProxy: (address: string) => isTrusted(address),
-    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 2048 },
+    routerOptions: {
+      ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 2048
+    },
     requestTimeout: config.server.requestTimeoutMs,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     return503OnClosing: true,

@@ -62,12 +62,20 @@ export function createClientErrorHandler (logger: Logger): (err: Error & { code?
     const requestId = randomUUID()
     const status = error.statusCode as number
     logger.info({
-      reqId: requestId, method: null, route: null, statusCode: status, user: null, role: null,
-      decision: { granted: false, reason: error.code, detail: err.code ?? 'parse-error' }, rule: null, upstream: null
+      reqId: requestId,
+      method: null,
+      route: null,
+      statusCode: status,
+      user: null,
+      role: null,
+      decision: { granted: false, reason: error.code, detail: err.code ?? 'parse-error' },
+      rule: null,
+      upstream: null
     }, 'request')
     if (!socket.writable) return socket.destroy()
     const body = JSON.stringify(errorBody(Object.assign(error, { statusCode: status }), requestId))
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
   }
 }

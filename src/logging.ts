@@ -43,7 +43,9 @@ export function logAccess (request: FastifyRequest, reply: FastifyReply): void {
       reason: gate?.code ?? (granted ? 'ok' : 'LG_ERR_REQUEST_REFUSED'),
       ...(gate?.detail ? { detail: gate.detail } : {})
     },
-    rule: decision?.rule ? { id: decision.rule.id, role: decision.rule.role, file: decision.rule.file, line: decision.rule.line } : null,
+    rule: decision?.rule
+      ? { id: decision.rule.id, role: decision.rule.role, file: decision.rule.file, line: decision.rule.line }
+      : null,
     upstream: gate?.upstream ? { statusCode: gate.upstream.statusCode, ms: gate.upstream.ms } : null
   }
   if (reply.statusCode >= 500 && gate?.upstream?.statusCode == null) request.log.error(line, 'request')

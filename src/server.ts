@@ -35,11 +35,16 @@ function tlsOptions (config: GatewayConfig) {
 }
 
 /** Starts the gateway from a loaded configuration and policy set: HTTPS, plus the optional redirect port. */
-export async function startGateway (config: GatewayConfig, initial: PolicySet, options: StartOptions = {}): Promise<Gateway> {
+export async function startGateway (
+  config: GatewayConfig, initial: PolicySet, options: StartOptions = {}
+): Promise<Gateway> {
   const logger = options.logger ?? pino(loggerOptions(config.log.level))
   if (config.tls.generateDevCertificate) {
     const ca = ensureDevCertificate(config.tls.certFile, config.tls.keyFile)
-    if (ca) logger.warn({ cert: config.tls.certFile, ca }, 'made a development certificate; trust its CA only for development')
+    if (ca) {
+      const note = 'made a development certificate; trust its CA only for development'
+      logger.warn({ cert: config.tls.certFile, ca }, note)
+    }
   }
   let policies = initial
   const store = options.store ?? openIdentityStore(config.identity)
@@ -52,7 +57,8 @@ export async function startGateway (config: GatewayConfig, initial: PolicySet, o
     watchCertificate(config, app, logger)
   ]
   await app.listen({ host: config.server.host, port: config.server.port })
-  const redirect = config.server.httpRedirectPort === null ? null : await startRedirect(config, (app.server.address() as AddressInfo).port)
+  const httpsPort = (app.server.address() as AddressInfo).port
+  const redirect = config.server.httpRedirectPort === null ? null : await startRedirect(config, httpsPort)
   return {
     app,
     store,
@@ -107,7 +113,8 @@ function watchPolicies (config: GatewayConfig, logger: Logger, apply: (p: Policy
       apply(loadPolicies(config.policies.dir))
       logger.info({ dir: config.policies.dir }, 'policies reloaded')
     } catch (err) {
-      logger.error({ problems: (err as { problems?: unknown }).problems }, 'policies not reloaded: the new set is invalid; keeping the last good one')
+      const problems = (err as { problems?: unknown }).problems
+      logger.error({ problems }, 'policies not reloaded: the new set is invalid; keeping the last good one')
     }
   })
 }

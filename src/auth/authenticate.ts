@@ -14,7 +14,9 @@ export interface Principal {
   upstreamAuthorization: string | null
 }
 
-export const ANONYMOUS: Principal = Object.freeze({ user: null, role: 'anonymous', tokenId: null, upstreamAuthorization: null })
+export const ANONYMOUS: Principal = Object.freeze({
+  user: null, role: 'anonymous', tokenId: null, upstreamAuthorization: null
+})
 
 export interface AuthenticatorOptions {
   cacheTtlMs: number

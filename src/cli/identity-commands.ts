@@ -15,6 +15,9 @@ export interface CommandContext {
 
 type Flags = Record<string, string | boolean | undefined>
 
+/** Printable ASCII without spaces, as every Label Studio token (legacy key or JWT) is. */
+const LABEL_STUDIO_TOKEN = /^[\x21-\x7e]{8,1024}$/
+
 function requireString (flags: Flags, name: string): string {
   const value = flags[name]
   if (typeof value !== 'string' || value === '') throw new CliError(`--${name} is required`, 2)
@@ -29,7 +32,9 @@ function expiry (flags: Flags, now: number): number | null {
   return now + ms
 }
 
-async function newRecord (ctx: CommandContext, flags: Flags, kind: TokenRecord['kind'], token: string): Promise<TokenRecord> {
+async function newRecord (
+  ctx: CommandContext, flags: Flags, kind: TokenRecord['kind'], token: string
+): Promise<TokenRecord> {
   const user = requireString(flags, 'user')
   const now = Date.now()
   const record: TokenRecord = {
@@ -44,7 +49,8 @@ async function newRecord (ctx: CommandContext, flags: Flags, kind: TokenRecord['
     upstream: null
   }
   if (!(await ctx.store.getUser(user))) {
-    ctx.err(`note: ${user} has no role binding yet; requests with this token are refused until 'labelgate user set ${user} --role R'`)
+    ctx.err(`note: ${user} has no role binding yet; requests with this token are refused until ` +
+      `'labelgate user set ${user} --role R'`)
   }
   return record
 }
@@ -54,9 +60,11 @@ export async function tokenCreate (ctx: CommandContext, flags: Flags): Promise<v
   const record = await newRecord(ctx, flags, 'issued', token)
   if (flags['upstream-token-stdin'] === true) {
     const key = ctx.config.identity.encryptionKey
-    if (key === null) throw new CliError('identity.encryption_key is not configured: it is needed to keep a Label Studio token', 1)
+    if (key === null) {
+      throw new CliError('identity.encryption_key is not configured: it is needed to keep a Label Studio token', 1)
+    }
     const upstream = await readStdin()
-    if (!/^[\x21-\x7e]{8,1024}$/.test(upstream)) throw new CliError('standard input does not hold a Label Studio token', 1)
+    if (!LABEL_STUDIO_TOKEN.test(upstream)) throw new CliError('standard input does not hold a Label Studio token', 1)
     record.upstream = seal(key, upstream, record.id)
   }
   await ctx.store.putToken(record)
@@ -66,7 +74,7 @@ export async function tokenCreate (ctx: CommandContext, flags: Flags): Promise<v
 
 export async function tokenRegister (ctx: CommandContext, flags: Flags): Promise<void> {
   const token = await readStdin()
-  if (!/^[\x21-\x7e]{8,1024}$/.test(token)) throw new CliError('standard input does not hold a Label Studio token', 1)
+  if (!LABEL_STUDIO_TOKEN.test(token)) throw new CliError('standard input does not hold a Label Studio token', 1)
   const record = await newRecord(ctx, flags, 'registered', token)
   await ctx.store.putToken(record)
   ctx.out(`registered ${record.id} for ${record.user} (…${record.last4}), expires ${formatTime(record.expiresAt)}`)
@@ -82,8 +90,14 @@ export async function tokenList (ctx: CommandContext, flags: Flags): Promise<voi
   const now = Date.now()
   const tokens = (await ctx.store.listTokens()).sort((a, b) => a.createdAt - b.createdAt)
   const rows = tokens.map((t) => ({
-    id: t.id, user: t.user, kind: t.kind, created: formatTime(t.createdAt), expires: formatTime(t.expiresAt),
-    state: tokenState(t, now), last4: t.last4, upstreamToken: t.upstream !== null
+    id: t.id,
+    user: t.user,
+    kind: t.kind,
+    created: formatTime(t.createdAt),
+    expires: formatTime(t.expiresAt),
+    state: tokenState(t, now),
+    last4: t.last4,
+    upstreamToken: t.upstream !== null
   }))
   if (flags.json === true) return ctx.out(JSON.stringify(rows, null, 2))
   ctx.out(table(['ID', 'USER', 'KIND', 'CREATED', 'EXPIRES', 'STATE', 'LAST4'],
@@ -116,7 +130,9 @@ export async function userSet (ctx: CommandContext, user: string | undefined, fl
   ctx.out(`${user}: role ${role}, projects ${projects === 'all' ? 'all' : projects.join(',')}`)
 }
 
-export async function userSetDisabled (ctx: CommandContext, user: string | undefined, disabled: boolean): Promise<void> {
+export async function userSetDisabled (
+  ctx: CommandContext, user: string | undefined, disabled: boolean
+): Promise<void> {
   if (!user) throw new CliError(`usage: labelgate user ${disabled ? 'disable' : 'enable'} USER`, 2)
   const existing = await ctx.store.getUser(user)
   if (!existing) throw new CliError(`no binding for ${user}`, 1)

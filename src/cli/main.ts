@@ -27,7 +27,8 @@ function loadPoliciesOrFail (config: GatewayConfig): PolicySet {
     const policies = loadPolicies(config.policies.dir)
     const role = config.identity.defaultRole
     if (role !== null && !policies.roles.has(role)) {
-      throw new CliError(`${config.file}: identity.default_role names "${role}", which has no file in ${config.policies.dir}`, 1)
+      const where = `${config.file}: identity.default_role names "${role}"`
+      throw new CliError(`${where}, which has no file in ${config.policies.dir}`, 1)
     }
     return policies
   } catch (err) {
@@ -40,7 +41,9 @@ async function serve (flags: { config?: string | undefined }): Promise<void> {
   const config = loadConfigOrFail(flags.config)
   const policies = loadPoliciesOrFail(config)
   const gateway = await startGateway(config, policies)
-  gateway.app.log.info({ port: gateway.port, redirectPort: gateway.redirectPort, store: gateway.store.kind, roles: [...policies.roles.keys()] }, 'labelgate listening')
+  gateway.app.log.info({
+    port: gateway.port, redirectPort: gateway.redirectPort, store: gateway.store.kind, roles: [...policies.roles.keys()]
+  }, 'labelgate listening')
   closeWithGrace({ delay: 10_000 }, async ({ err }) => {
     if (err) gateway.app.log.error({ err }, 'shutting down after an error')
     await gateway.close()
@@ -68,10 +71,17 @@ function check (flags: { config?: string | undefined }): void {
   process.stdout.write(`ok: ${configPath(flags.config)} and its policies are valid\n`)
 }
 
-async function withStore (flags: { config?: string | undefined }, run: (ctx: id.CommandContext) => Promise<void>): Promise<void> {
+type ConfigFlag = { config?: string | undefined }
+
+async function withStore (flags: ConfigFlag, run: (ctx: id.CommandContext) => Promise<void>): Promise<void> {
   const config = loadConfigOrFail(flags.config)
   const store = openIdentityStore(config.identity)
-  const ctx = { config, store, out: (t: string) => process.stdout.write(t + '\n'), err: (t: string) => process.stderr.write(t + '\n') }
+  const ctx = {
+    config,
+    store,
+    out: (t: string) => process.stdout.write(t + '\n'),
+    err: (t: string) => process.stderr.write(t + '\n')
+  }
   try {
     await store.ready()
     await run(ctx)
@@ -83,7 +93,9 @@ async function withStore (flags: { config?: string | undefined }, run: (ctx: id.
   }
 }
 
-async function dispatch (command: string, sub: string | undefined, rest: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
+type Values = Record<string, string | boolean | undefined>
+
+async function dispatch (command: string, sub: string | undefined, rest: string[], values: Values): Promise<void> {
   const flags = { config: values.config as string | undefined }
   switch (`${command} ${sub ?? ''}`.trim()) {
     case 'serve': return await serve(flags)
@@ -96,7 +108,10 @@ async function dispatch (command: string, sub: string | undefined, rest: string[
     case 'user disable': return await withStore(flags, (ctx) => id.userSetDisabled(ctx, rest[0], true))
     case 'user enable': return await withStore(flags, (ctx) => id.userSetDisabled(ctx, rest[0], false))
     case 'user list': return await withStore(flags, (ctx) => id.userList(ctx, values))
-    default: throw new CliError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"\n\n${HELP[command] ?? MAIN_HELP}`, 2)
+    default: {
+      const name = [command, sub].filter(Boolean).join(' ')
+      throw new CliError(`unknown command "${name}"\n\n${HELP[command] ?? MAIN_HELP}`, 2)
+    }
   }
 }
 

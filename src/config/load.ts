@@ -3,7 +3,9 @@ import { dirname, resolve } from 'node:path'
 import { isIP } from 'node:net'
 import { LG_ERR_CONFIG_INVALID } from '../errors.js'
 import { GatewayConfigSchema, type RawGatewayConfig } from './schema.js'
-import { parseYamlSource, problemAt, formatProblems, type Problem, type PathSegment, type YamlSource } from './source-map.js'
+import {
+  parseYamlSource, problemAt, formatProblems, type Problem, type PathSegment, type YamlSource
+} from './source-map.js'
 import { compileSchema, validateAgainst } from './validate.js'
 import { parseDuration } from './units.js'
 import { readSecret, parseKey } from './secrets.js'
@@ -50,7 +52,7 @@ export function loadConfig (file: string, options: LoadOptions = {}): GatewayCon
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    const problem = { file: path, line: 1, col: 1, path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})` }
+    const problem = { file: path, line: 1, col: 1, path: '', message: `cannot read the file (${errnoCode(err)})` }
     throw Object.assign(new LG_ERR_CONFIG_INVALID(formatProblems([problem])), { problems: [problem] })
   }
   const { source, problems } = parseYamlSource(path, text)
@@ -134,7 +136,9 @@ function resolveUpstream (raw: Required<RawGatewayConfig>, c: ConfigProblems): G
   }
 }
 
-function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, env: NodeJS.ProcessEnv): GatewayConfig['identity'] {
+type Identity = GatewayConfig['identity']
+
+function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, env: NodeJS.ProcessEnv): Identity {
   const id = raw.identity
   if (id.redis && id.embedded) c.add(['identity', 'embedded'], 'choose one store: "redis" or "embedded", not both')
   let encryptionKey: Buffer | null = null
@@ -143,7 +147,9 @@ function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, en
     if ('error' in secret) c.add(['identity', 'encryption_key'], secret.error)
     else {
       encryptionKey = parseKey(secret.value)
-      if (!encryptionKey) c.add(['identity', 'encryption_key'], 'the key must be 32 bytes, written as 64 hex digits or base64')
+      if (!encryptionKey) {
+        c.add(['identity', 'encryption_key'], 'the key must be 32 bytes, written as 64 hex digits or base64')
+      }
     }
   }
   return {
@@ -167,7 +173,9 @@ function resolveRedis (redis: RawRedis, c: ConfigProblems, env: NodeJS.ProcessEn
   } catch {
     c.add([...at, 'url'], 'must be a URL such as redis://127.0.0.1:6379 or rediss://redis.internal:6380')
   }
-  if (url && url.protocol !== 'redis:' && url.protocol !== 'rediss:') c.add([...at, 'url'], 'must use redis:// or rediss://')
+  if (url && url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    c.add([...at, 'url'], 'must use redis:// or rediss://')
+  }
   if (url && (url.username || url.password)) {
     c.add([...at, 'url'], 'must not hold credentials; use identity.redis.username and identity.redis.password')
   }
@@ -179,7 +187,9 @@ function resolveRedis (redis: RawRedis, c: ConfigProblems, env: NodeJS.ProcessEn
   }
   const tls = redis.tls
   if (tls && url?.protocol === 'redis:') c.add([...at, 'tls'], 'TLS options need a rediss:// URL')
-  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) c.add([...at, 'tls'], 'a client certificate needs both cert and key')
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
+    c.add([...at, 'tls'], 'a client certificate needs both cert and key')
+  }
   return {
     kind: 'redis',
     url: redis.url,
@@ -236,6 +246,10 @@ function checkProxies (c: ConfigProblems, entries: string[]): string[] {
     }
   })
   return entries
+}
+
+export function errnoCode (err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? 'error'
 }
 
 function isObject (value: unknown): value is Record<string, unknown> {

@@ -20,7 +20,9 @@ export const PATTERN_HINTS: Record<string, string> = {
 export const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a duration such as 250ms, 5s or 90d' })
 
 function duration (def: string, description: string) {
-  return Type.String({ pattern: DURATION_PATTERN, default: def, description: `${description} (a duration such as 250ms, 5s or 90d)` })
+  return Type.String({
+    pattern: DURATION_PATTERN, default: def, description: `${description} (a duration such as 250ms, 5s or 90d)`
+  })
 }
 
 /** A secret is never written in the YAML: it is read from an environment variable or a file. */

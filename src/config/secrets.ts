@@ -3,7 +3,9 @@ import { resolve } from 'node:path'
 import type { SecretRefValue } from './schema.js'
 
 /** Reads a secret named by the configuration. Returns the value, or a message saying what is missing. */
-export function readSecret (ref: SecretRefValue, baseDir: string, env: NodeJS.ProcessEnv): { value: string } | { error: string } {
+export type SecretResult = { value: string } | { error: string }
+
+export function readSecret (ref: SecretRefValue, baseDir: string, env: NodeJS.ProcessEnv): SecretResult {
   if ('env' in ref) {
     const value = env[ref.env]
     if (value === undefined || value === '') return { error: `environment variable ${ref.env} is not set` }

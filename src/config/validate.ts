@@ -30,14 +30,18 @@ function describe (error: ErrorObject): { path: PathSegment[], message: string, 
   const path = parsePointer(error.instancePath)
   const params = error.params as Record<string, unknown>
   switch (error.keyword) {
-    case 'additionalProperties':
-      return { path: [...path, String(params.additionalProperty)], message: `unknown option "${String(params.additionalProperty)}"`, key: true }
+    case 'additionalProperties': {
+      const name = String(params.additionalProperty)
+      return { path: [...path, name], message: `unknown option "${name}"`, key: true }
+    }
     case 'required':
       return { path, message: `missing required option "${String(params.missingProperty)}"`, key: false }
     case 'anyOf':
       return { path, message: unionMessage(error), key: false }
     case 'pattern':
-      return { path, message: PATTERN_HINTS[String(params.pattern)] ?? `must match ${String(params.pattern)}`, key: false }
+      return {
+        path, message: PATTERN_HINTS[String(params.pattern)] ?? `must match ${String(params.pattern)}`, key: false
+      }
     default:
       return { path, message: error.message ?? 'is invalid', key: false }
   }

@@ -13,8 +13,13 @@ const QUERY_CHARS = /^[\x21-\x7e]*$/
 const UNRESERVED = /[A-Za-z0-9\-._~]/
 // Decoded, these would change how the path splits or ends on some stack.
 const DANGEROUS_ENCODED: Record<string, string> = {
-  '/': 'an encoded /', '\\': 'an encoded \\', ';': 'an encoded ;', '?': 'an encoded ?',
-  '#': 'an encoded #', '%': 'an encoded %', '\0': 'an encoded NUL'
+  '/': 'an encoded /',
+  '\\': 'an encoded \\',
+  ';': 'an encoded ;',
+  '?': 'an encoded ?',
+  '#': 'an encoded #',
+  '%': 'an encoded %',
+  '\0': 'an encoded NUL'
 }
 
 export interface Target { path: string, query: string }
@@ -80,7 +85,9 @@ function safeDecode (text: string): string {
   }
 }
 
-const SINGLE_HEADERS = new Set(['authorization', 'host', 'content-type', 'content-length', 'transfer-encoding', 'x-api-key'])
+const SINGLE_HEADERS = new Set([
+  'authorization', 'host', 'content-type', 'content-length', 'transfer-encoding', 'x-api-key'
+])
 const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override'])
 
 export type HeaderProblem = { kind: 'override' | 'ambiguous', message: string } | null

@@ -21,11 +21,15 @@ async function edge (app: FastifyInstance): Promise<void> {
     const method = request.raw.method ?? ''
     if (!ACCEPTED_METHODS.has(method)) throw withDetail(new LG_ERR_REQUEST_BAD_METHOD(JSON.stringify(method)), 'method')
     const headers = checkHeaders(request.raw.rawHeaders)
-    if (headers?.kind === 'override') throw withDetail(new LG_ERR_REQUEST_METHOD_OVERRIDE(headers.message), 'override-header')
+    if (headers?.kind === 'override') {
+      throw withDetail(new LG_ERR_REQUEST_METHOD_OVERRIDE(headers.message), 'override-header')
+    }
     if (headers) throw withDetail(new LG_ERR_REQUEST_BAD_HEADER(headers.message), 'header')
     const result = checkTarget(request.raw.url ?? '')
     if ('problem' in result) {
-      if (result.problem === 'a _method parameter') throw withDetail(new LG_ERR_REQUEST_METHOD_OVERRIDE(result.problem), 'override-param')
+      if (result.problem === 'a _method parameter') {
+        throw withDetail(new LG_ERR_REQUEST_METHOD_OVERRIDE(result.problem), 'override-param')
+      }
       throw withDetail(new LG_ERR_REQUEST_NOT_CANONICAL(result.problem), 'target')
     }
     request.gate.target = result.target

@@ -44,7 +44,8 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
       for (const method of rule.methods) {
         const key = `${method} ${normalised(path)}`
         const earlier = grants.get(key)
-        if (earlier) problems.push(problemAt(source, ['rules', r, 'paths', p], `${key} is already granted by rule "${earlier}"`))
+        const at = ['rules', r, 'paths', p]
+        if (earlier) problems.push(problemAt(source, at, `${key} is already granted by rule "${earlier}"`))
         else grants.set(key, rule.id)
       }
     })
@@ -53,7 +54,9 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
     // HEAD is a GET without a body: wherever GET is allowed, so is HEAD.
     if (methods.has('GET')) methods.add('HEAD')
     const line = source.lineCounter.linePos(nodeOffset(source, r)).line
-    rules.push(Object.freeze({ id: rule.id, role: raw.role, file: source.file, line, methods, templates: Object.freeze(templates) }))
+    rules.push(Object.freeze({
+      id: rule.id, role: raw.role, file: source.file, line, methods, templates: Object.freeze(templates)
+    }))
   })
   return Object.freeze({ name: raw.role, description: raw.description, file: source.file, rules: Object.freeze(rules) })
 }

@@ -38,6 +38,8 @@ export function evaluate (policies: PolicySet, role: string | null, method: stri
   const allowed = bestMatch(matches.filter((m) => m.rule.methods.has(method as PolicyMethod)))
   if (allowed) return { granted: true, rule: allowed.rule, route: allowed.template.source, params: allowed.params }
   const any = bestMatch(matches)
-  if (any) return { granted: false, reason: 'method-not-allowed', rule: null, route: any.template.source, params: any.params }
+  if (any) {
+    return { granted: false, reason: 'method-not-allowed', rule: null, route: any.template.source, params: any.params }
+  }
   return { granted: false, reason: 'no-rule', rule: null, route: null, params: {} }
 }

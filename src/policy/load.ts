@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path'
 import { LG_ERR_POLICY_INVALID } from '../errors.js'
 import { parseYamlSource, problemAt, formatProblems, type Problem, type YamlSource } from '../config/source-map.js'
 import { compileSchema, validateAgainst } from '../config/validate.js'
+import { errnoCode } from '../config/load.js'
 import { PolicyFileSchema, type RawPolicyFile } from './schema.js'
 import { compileRole, type CompiledRole, type PolicySet } from './compile.js'
 
@@ -17,7 +18,7 @@ function readPolicyFile (file: string, problems: Problem[]): { source: YamlSourc
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    problems.push({ file, line: 1, col: 1, path: '', message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})` })
+    problems.push({ file, line: 1, col: 1, path: '', message: `cannot read the file (${errnoCode(err)})` })
     return null
   }
   const parsed = parseYamlSource(file, text)
@@ -41,7 +42,8 @@ export function loadPolicies (dir: string): PolicySet {
   try {
     names = readdirSync(folder).filter(isPolicyFile).sort()
   } catch (err) {
-    problems.push({ file: folder, line: 1, col: 1, path: '', message: `cannot read the policy folder (${(err as NodeJS.ErrnoException).code ?? 'error'})` })
+    const message = `cannot read the policy folder (${errnoCode(err)})`
+    problems.push({ file: folder, line: 1, col: 1, path: '', message })
   }
   if (names.length === 0 && problems.length === 0) {
     problems.push({ file: folder, line: 1, col: 1, path: '', message: 'holds no policy files (*.yaml)' })
@@ -53,7 +55,9 @@ export function loadPolicies (dir: string): PolicySet {
     if (!loaded) continue
     const { source, raw } = loaded
     const stem = basename(name).replace(/\.ya?ml$/, '')
-    if (raw.role !== stem) problems.push(problemAt(source, ['role'], `the role "${raw.role}" must be in a file named ${raw.role}.yaml`))
+    if (raw.role !== stem) {
+      problems.push(problemAt(source, ['role'], `the role "${raw.role}" must be in a file named ${raw.role}.yaml`))
+    }
     const other = roles.get(raw.role)
     if (other) problems.push(problemAt(source, ['role'], `role "${raw.role}" is already defined in ${other.file}`))
     const compiled = compileRole(source, raw, problems)

@@ -93,4 +93,6 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
   await app.register(httpProxy, proxyOptions)
 }
 
-export const proxyPlugin = fp(proxy, { name: 'labelgate-proxy', fastify: '5.x', dependencies: ['labelgate-access'], encapsulate: true })
+export const proxyPlugin = fp(proxy, {
+  name: 'labelgate-proxy', fastify: '5.x', dependencies: ['labelgate-access'], encapsulate: true
+})

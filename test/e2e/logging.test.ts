@@ -22,13 +22,25 @@ t.test('an access line carries the decision, the rule and the upstream timing', 
   await call(gw, 'DELETE', '/api/projects/1/', { authorization: `Token ${token}` })
   const lines = (await gw.waitForAccessLines(before + 2)).slice(before)
   t.match(lines[0], {
-    level: 30, reqId: String, method: 'GET', route: '/api/projects/{id:int}/', statusCode: 200, user: ANNOTATOR.email,
-    role: 'annotator', decision: { granted: true, reason: 'ok' }, rule: { id: 'projects-read', file: /annotator\.yaml$/, line: Number },
+    level: 30,
+    reqId: String,
+    method: 'GET',
+    route: '/api/projects/{id:int}/',
+    statusCode: 200,
+    user: ANNOTATOR.email,
+    role: 'annotator',
+    decision: { granted: true, reason: 'ok' },
+    rule: { id: 'projects-read', file: /annotator\.yaml$/, line: Number },
     upstream: { statusCode: 200, ms: Number }
   })
   t.match(lines[1], {
-    method: 'DELETE', route: '/api/projects/{id:int}/', statusCode: 403, role: 'annotator',
-    decision: { granted: false, reason: 'LG_ERR_POLICY_DENIED', detail: 'method-not-allowed' }, rule: null, upstream: null
+    method: 'DELETE',
+    route: '/api/projects/{id:int}/',
+    statusCode: 403,
+    role: 'annotator',
+    decision: { granted: false, reason: 'LG_ERR_POLICY_DENIED', detail: 'method-not-allowed' },
+    rule: null,
+    upstream: null
   })
   t.notOk('url' in (lines[0] ?? {}), 'no raw URL in the access line')
 })

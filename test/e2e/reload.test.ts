@@ -42,7 +42,7 @@ t.test('policies and certificate reload while serving', async (t) => {
 
   const file = join(policies, 'annotator.yaml')
   const original = readFileSync(file, 'utf8')
-  writeFileSync(file, original.replace("  - id: projects-read\n    methods: [GET]", "  - id: projects-read\n    methods: [GET, DELETE]"))
+  writeFileSync(file, original.replace('  - id: projects-read\n    methods: [GET]', '  - id: projects-read\n    methods: [GET, DELETE]'))
   await until(async () => await deleteProject() === 204, 'the edited policy')
   t.pass('an added grant applies without a restart')
 

@@ -18,10 +18,18 @@ export interface StandInUser {
 }
 
 export const DEFAULT_STANDIN_USERS: readonly StandInUser[] = Object.freeze([
-  Object.freeze({ id: 1, email: 'admin@example.com', username: 'admin',
-    token: '59018975800f8d399097462541714e396ef11367' }),
-  Object.freeze({ id: 2, email: 'annotator@example.com', username: 'annotator',
-    token: '6048ed46cb772160d14a967077970afcb70c3520' })
+  Object.freeze({
+    id: 1,
+    email: 'admin@example.com',
+    username: 'admin',
+    token: '59018975800f8d399097462541714e396ef11367'
+  }),
+  Object.freeze({
+    id: 2,
+    email: 'annotator@example.com',
+    username: 'annotator',
+    token: '6048ed46cb772160d14a967077970afcb70c3520'
+  })
 ])
 
 // The repository root is two directories above test/support; the shared data sits beside the checkout.
@@ -44,10 +52,20 @@ const LABEL_CONFIGS: Record<number, string> = {
 // Seed projects (project 1 carries task-media credentials, which Label Studio returns in plain text) and
 // the unlabelled tasks added beside the exported ones, so the label stream has work.
 const SEED_PROJECTS: JsonObject[] = [
-  { id: 1, title: 'Blood cell detection', description: 'Bounding boxes on microscope slides',
-    task_data_login: 'media-reader', task_data_password: 'media-password-1' },
-  { id: 2, title: 'Airplane outlines', description: 'Polygons around airplanes', task_data_login: null,
-    task_data_password: null }
+  {
+    id: 1,
+    title: 'Blood cell detection',
+    description: 'Bounding boxes on microscope slides',
+    task_data_login: 'media-reader',
+    task_data_password: 'media-password-1'
+  },
+  {
+    id: 2,
+    title: 'Airplane outlines',
+    description: 'Polygons around airplanes',
+    task_data_login: null,
+    task_data_password: null
+  }
 ]
 const SEED_UNLABELLED: JsonObject[] = [
   { id: 3, project: 1, data: { image: '/image3' }, inner_id: 3 },
@@ -203,25 +221,63 @@ export function buildUser (state: StandInState, user: StandInUser, withPermissio
 
 export function buildProject (state: StandInState, fields: JsonObject): JsonObject {
   const stamp = now()
-  return { ...structuredClone(state.templates.project), created_at: stamp, pinned_at: null, color: '#FFFFFF',
-    label_config: '<View></View>', expert_instruction: '', is_draft: false, is_published: false,
-    organization: 1, workspace: null, ...fields }
+  return {
+    ...structuredClone(state.templates.project),
+    created_at: stamp,
+    pinned_at: null,
+    color: '#FFFFFF',
+    label_config: '<View></View>',
+    expert_instruction: '',
+    is_draft: false,
+    is_published: false,
+    organization: 1,
+    workspace: null,
+    ...fields
+  }
 }
 
 export function buildTask (fields: JsonObject): JsonObject {
   const stamp = now()
-  return { data: {}, meta: {}, created_at: stamp, updated_at: stamp, is_labeled: false, overlap: 1,
-    inner_id: 1, file_upload: null, updated_by: null, comment_count: 0, unresolved_comment_count: 0,
-    last_comment_updated_at: null, comment_authors: [], ...fields }
+  return {
+    data: {},
+    meta: {},
+    created_at: stamp,
+    updated_at: stamp,
+    is_labeled: false,
+    overlap: 1,
+    inner_id: 1,
+    file_upload: null,
+    updated_by: null,
+    comment_count: 0,
+    unresolved_comment_count: 0,
+    last_comment_updated_at: null,
+    comment_authors: [],
+    ...fields
+  }
 }
 
 export function buildAnnotation (state: StandInState, fields: JsonObject): JsonObject {
   const stamp = now()
-  return { ...structuredClone(state.templates.annotation), result: [], was_cancelled: false,
-    ground_truth: false, created_at: stamp, updated_at: stamp, draft_created_at: null, lead_time: null,
-    import_id: null, last_action: null, parent_prediction: null, parent_annotation: null,
-    last_created_by: null, bulk_created: false, state: 'CREATED', created_ago: '0 minutes',
-    created_username: createdUsername(state, fields.completed_by), ...fields }
+  return {
+    ...structuredClone(state.templates.annotation),
+    result: [],
+    was_cancelled: false,
+    ground_truth: false,
+    created_at: stamp,
+    updated_at: stamp,
+    draft_created_at: null,
+    lead_time: null,
+    import_id: null,
+    last_action: null,
+    parent_prediction: null,
+    parent_annotation: null,
+    last_created_by: null,
+    bulk_created: false,
+    state: 'CREATED',
+    created_ago: '0 minutes',
+    created_username: createdUsername(state, fields.completed_by),
+    ...fields
+  }
 }
 
 function createdUsername (state: StandInState, id: JsonValue | undefined): string {
@@ -231,15 +287,34 @@ function createdUsername (state: StandInState, id: JsonValue | undefined): strin
 
 export function buildPrediction (state: StandInState, fields: JsonObject): JsonObject {
   const stamp = now()
-  return { ...structuredClone(state.templates.prediction), created_at: stamp, updated_at: stamp,
-    created_ago: '0 minutes', model: null, model_run: null, cluster: null, neighbors: null, mislabeling: 0,
-    score: null, model_version: '', ...fields }
+  return {
+    ...structuredClone(state.templates.prediction),
+    created_at: stamp,
+    updated_at: stamp,
+    created_ago: '0 minutes',
+    model: null,
+    model_run: null,
+    cluster: null,
+    neighbors: null,
+    mislabeling: 0,
+    score: null,
+    model_version: '',
+    ...fields
+  }
 }
 
 export function buildDraft (fields: JsonObject): JsonObject {
   const stamp = now()
-  return { result: [], lead_time: null, was_postponed: false, import_id: null, annotation: null,
-    created_at: stamp, updated_at: stamp, ...fields }
+  return {
+    result: [],
+    lead_time: null,
+    was_postponed: false,
+    import_id: null,
+    annotation: null,
+    created_at: stamp,
+    updated_at: stamp,
+    ...fields
+  }
 }
 
 export function buildVersion (state: StandInState): JsonObject {
@@ -263,8 +338,14 @@ function seedExport (state: StandInState, tasks: readonly JsonObject[], project:
 
 function seedPrediction (state: StandInState): void {
   const source = state.annotations.where((a) => a.project === 1).at(-1)
-  state.predictions.insert(buildPrediction(state, { id: 1, task: 3, project: 1, model_version: 'yolo-v8',
-    score: 0.95, result: structuredClone(source?.result ?? []) }))
+  state.predictions.insert(buildPrediction(state, {
+    id: 1,
+    task: 3,
+    project: 1,
+    model_version: 'yolo-v8',
+    score: 0.95,
+    result: structuredClone(source?.result ?? [])
+  }))
 }
 
 export function createStandInState (users: readonly StandInUser[], dir = DEFAULT_REFERENCE_DIR): StandInState {
@@ -280,8 +361,12 @@ export function createStandInState (users: readonly StandInUser[], dir = DEFAULT
   }
   for (const project of SEED_PROJECTS) {
     const id = Number(project.id)
-    state.projects.insert(buildProject(state, { ...project, label_config: LABEL_CONFIGS[id] ?? '<View></View>',
-      created_by: userSummary(state, users[0]?.id ?? 1), created_at: '2024-01-30T02:40:00.000000Z' }))
+    state.projects.insert(buildProject(state, {
+      ...project,
+      label_config: LABEL_CONFIGS[id] ?? '<View></View>',
+      created_by: userSummary(state, users[0]?.id ?? 1),
+      created_at: '2024-01-30T02:40:00.000000Z'
+    }))
   }
   seedExport(state, reference.exports.yolo, 1)
   seedExport(state, reference.exports.polygons, 2)
@@ -294,19 +379,34 @@ export function taskView (state: StandInState, task: JsonObject): JsonObject {
   const annotations = state.annotations.where((a) => a.task === task.id)
   const predictions = state.predictions.where((p) => p.task === task.id)
   const done = annotations.filter((a) => a.was_cancelled !== true)
-  return { ...task, annotations, predictions, drafts: state.drafts.where((d) => d.task === task.id),
-    is_labeled: done.length > 0, total_annotations: done.length,
-    cancelled_annotations: annotations.length - done.length, total_predictions: predictions.length }
+  return {
+    ...task,
+    annotations,
+    predictions,
+    drafts: state.drafts.where((d) => d.task === task.id),
+    is_labeled: done.length > 0,
+    total_annotations: done.length,
+    cancelled_annotations: annotations.length - done.length,
+    total_predictions: predictions.length
+  }
 }
 
 export function projectView (state: StandInState, project: JsonObject): JsonObject {
   const tasks = state.tasks.where((t) => t.project === project.id).map((t) => taskView(state, t))
   const labelled = tasks.filter((t) => t.is_labeled === true).length
   const sum = (key: string): number => tasks.reduce((n, t) => n + Number(t[key] ?? 0), 0)
-  return { ...project, task_number: tasks.length, finished_task_number: labelled,
-    num_tasks_with_annotations: labelled, total_annotations_number: sum('total_annotations'),
-    skipped_annotations_number: sum('cancelled_annotations'), total_predictions_number: sum('total_predictions'),
-    queue_total: tasks.length, queue_done: labelled, queue_left: tasks.length - labelled }
+  return {
+    ...project,
+    task_number: tasks.length,
+    finished_task_number: labelled,
+    num_tasks_with_annotations: labelled,
+    total_annotations_number: sum('total_annotations'),
+    skipped_annotations_number: sum('cancelled_annotations'),
+    total_predictions_number: sum('total_predictions'),
+    queue_total: tasks.length,
+    queue_done: labelled,
+    queue_left: tasks.length - labelled
+  }
 }
 
 export function tasksOf (state: StandInState, project: number | undefined): JsonObject[] {
@@ -315,8 +415,11 @@ export function tasksOf (state: StandInState, project: number | undefined): Json
 
 export function taskTotals (tasks: readonly JsonObject[]): JsonObject {
   const sum = (key: string): number => tasks.reduce((n, t) => n + Number(t[key] ?? 0), 0)
-  return { total: tasks.length, total_annotations: sum('total_annotations'),
-    total_predictions: sum('total_predictions') }
+  return {
+    total: tasks.length,
+    total_annotations: sum('total_annotations'),
+    total_predictions: sum('total_predictions')
+  }
 }
 
 export function removeTask (state: StandInState, id: number): void {
@@ -339,8 +442,13 @@ function importOne (state: StandInState, project: number, item: JsonObject, user
   const task = state.tasks.insert(buildTask({ data, project }))
   const nested = (key: string): JsonObject[] => Array.isArray(item[key]) ? item[key].filter(isJsonObject) : []
   for (const annotation of nested('annotations')) {
-    state.annotations.insert(buildAnnotation(state, { completed_by: userId, ...annotation, id: null,
-      task: task.id ?? null, project }))
+    state.annotations.insert(buildAnnotation(state, {
+      completed_by: userId,
+      ...annotation,
+      id: null,
+      task: task.id ?? null,
+      project
+    }))
     counts.annotation_count += 1
   }
   for (const prediction of nested('predictions')) {
@@ -355,23 +463,45 @@ export function importTasks (state: StandInState, project: number, items: JsonOb
   const counts: ImportCounts = { task_count: 0, annotation_count: 0, predictions_count: 0 }
   for (const item of items) importOne(state, project, item, userId, counts)
   const columns = new Set(items.flatMap((item) => Object.keys(isJsonObject(item.data) ? item.data : item)))
-  return { ...structuredClone(state.templates.importResult), ...counts, duration: 0.01, file_upload_ids: [],
-    could_be_tasks_list: false, found_formats: [], data_columns: [...columns] }
+  return {
+    ...structuredClone(state.templates.importResult),
+    ...counts,
+    duration: 0.01,
+    file_upload_ids: [],
+    could_be_tasks_list: false,
+    found_formats: [],
+    data_columns: [...columns]
+  }
 }
 
 export function addProject (state: StandInState, data: JsonObject, userId: number): JsonObject {
-  return state.projects.insert(buildProject(state, { title: '', description: '', ...data, id: null,
-    created_by: userSummary(state, userId) }))
+  return state.projects.insert(buildProject(state, {
+    title: '',
+    description: '',
+    ...data,
+    id: null,
+    created_by: userSummary(state, userId)
+  }))
 }
 
 export function addAnnotation (state: StandInState, task: JsonObject, data: JsonObject, userId: number): JsonObject {
-  return state.annotations.insert(buildAnnotation(state, { ...data, id: null, task: task.id ?? null,
-    project: task.project ?? null, completed_by: userId, updated_by: userId }))
+  return state.annotations.insert(buildAnnotation(state, {
+    ...data,
+    id: null,
+    task: task.id ?? null,
+    project: task.project ?? null,
+    completed_by: userId,
+    updated_by: userId
+  }))
 }
 
 export function addPrediction (state: StandInState, task: JsonObject, data: JsonObject): JsonObject {
-  return state.predictions.insert(buildPrediction(state, { ...data, id: null, task: task.id ?? null,
-    project: task.project ?? null }))
+  return state.predictions.insert(buildPrediction(state, {
+    ...data,
+    id: null,
+    task: task.id ?? null,
+    project: task.project ?? null
+  }))
 }
 
 export function addDraft (state: StandInState, task: JsonObject, data: JsonObject, userId: number): JsonObject {

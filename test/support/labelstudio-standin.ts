@@ -366,8 +366,14 @@ async function readBody (req: IncomingMessage): Promise<Buffer> {
 
 async function handle (server: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const auth = authenticate(req.headers, server.state.users)
-  const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers,
-    rawHeaders: req.rawHeaders, body: Buffer.alloc(0), user: 'user' in auth ? auth.user : null }
+  const record: RecordedRequest = {
+    method: req.method ?? '',
+    url: req.url ?? '',
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    body: Buffer.alloc(0),
+    user: 'user' in auth ? auth.user : null
+  }
   server.requests.push(record)
   record.body = await readBody(req)
   const { delayMs } = server.behaviour

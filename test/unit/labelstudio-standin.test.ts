@@ -70,15 +70,26 @@ t.test('authenticates like Label Studio', async (t) => {
   t.equal(unknown.status, 401)
   t.same(unknown.json, { detail: 'Invalid token.' })
 
-  const bearer = await call(standIn, '/api/projects/', { token: null,
-    headers: { authorization: `Bearer ${ADMIN.token}` } })
+  const bearer = await call(standIn, '/api/projects/', {
+    token: null,
+    headers: { authorization: `Bearer ${ADMIN.token}` }
+  })
   t.same(bearer.json, { detail: 'Authentication credentials were not provided.' }, 'only the Token keyword counts')
 
-  const lower = await call(standIn, '/api/current-user/whoami', { token: null,
-    headers: { authorization: `token ${ANNOTATOR.token}` } })
+  const lower = await call(standIn, '/api/current-user/whoami', {
+    token: null,
+    headers: { authorization: `token ${ANNOTATOR.token}` }
+  })
   t.equal(lower.status, 200, 'the keyword is case-insensitive')
-  t.match(lower.json, { id: 2, email: 'annotator@example.com', username: 'annotator', first_name: String,
-    last_name: String, active_organization: 1, permissions: Array })
+  t.match(lower.json, {
+    id: 2,
+    email: 'annotator@example.com',
+    username: 'annotator',
+    first_name: String,
+    last_name: String,
+    active_organization: 1,
+    permissions: Array
+  })
   t.ok((field(lower.json, 'permissions') as unknown[]).includes('annotations.create'))
   t.equal(standIn.requests.at(-1)?.user?.id, 2, 'the request is recorded with its user')
 
@@ -122,8 +133,13 @@ t.test('records annotation creation with the raw target and body', async (t) => 
   standIn.clear()
   t.equal(standIn.requests.length, 0, 'clear() empties the record')
 
-  const result = [{ id: 'r1', type: 'rectanglelabels', from_name: 'label', to_name: 'image',
-    value: { x: 1, y: 2, width: 3, height: 4, rectanglelabels: ['white'] } }]
+  const result = [{
+    id: 'r1',
+    type: 'rectanglelabels',
+    from_name: 'label',
+    to_name: 'image',
+    value: { x: 1, y: 2, width: 3, height: 4, rectanglelabels: ['white'] }
+  }]
   const payload = `{ "result": ${JSON.stringify(result)},  "was_cancelled": false }`
   const target = '/api/tasks/3/annotations/?source=%7bgate%7D&a=1;b=2&a=%41'
   const created = await call(standIn, target, { method: 'POST', token: ANNOTATOR.token, body: payload })
@@ -197,8 +213,10 @@ t.test('serves the other routes with stored state', async (t) => {
   t.match(exported.headers['content-disposition'], /^attachment; filename="project-2-/)
   t.match(exported.json, [{ id: 87, annotations: [{ result: [{ type: 'polygonlabels' }] }] }, { id: 88 }])
 
-  const imported = await call(standIn, '/api/projects/2/import', { method: 'POST',
-    body: JSON.stringify([{ data: { image: '/a.png' }, annotations: [{ result: [] }] }, { image: '/b.png' }]) })
+  const imported = await call(standIn, '/api/projects/2/import', {
+    method: 'POST',
+    body: JSON.stringify([{ data: { image: '/a.png' }, annotations: [{ result: [] }] }, { image: '/b.png' }])
+  })
   t.equal(imported.status, 201)
   t.match(imported.json, { task_count: 2, annotation_count: 1, predictions_count: 0 })
   t.equal(field((await call(standIn, '/api/tasks/?project=2')).json, 'total'), 4)

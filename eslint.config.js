@@ -1,0 +1,11 @@
+import neostandard from 'neostandard'
+
+export default [
+  ...neostandard({ ts: true, ignores: ['dist/**', 'node_modules/**', '.tap/**'] }),
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      '@stylistic/max-len': ['error', { code: 120, ignoreStrings: true, ignoreUrls: true, ignoreComments: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }]
+    }
+  }
+]
