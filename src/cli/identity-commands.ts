@@ -3,8 +3,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { IdentityStore } from '../identity/store.js'
 import { createToken, createTokenId, digestToken, type TokenRecord } from '../identity/records.js'
 import { seal } from '../identity/seal.js'
-import { loadPolicies } from '../policy/load.js'
-import { CliError, formatTime, readStdin, table } from './shared.js'
+import { CliError, formatTime, loadPoliciesOrFail, readStdin, table } from './shared.js'
 
 export interface CommandContext {
   config: GatewayConfig
@@ -122,7 +121,7 @@ function parseProjects (text: string | boolean | undefined): 'all' | number[] {
 export async function userSet (ctx: CommandContext, user: string | undefined, flags: Flags): Promise<void> {
   if (!user) throw new CliError('usage: labelgate user set USER --role ROLE [--projects 1,2|all]', 2)
   const role = requireString(flags, 'role')
-  const roles = loadPolicies(ctx.config.policies.dir).roles
+  const roles = loadPoliciesOrFail(ctx.config).roles
   if (!roles.has(role)) throw new CliError(`unknown role "${role}"; roles: ${[...roles.keys()].sort().join(', ')}`, 1)
   const existing = await ctx.store.getUser(user)
   const projects = parseProjects(flags.projects)

@@ -1,12 +1,10 @@
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
-import { loadPolicies } from '../policy/load.js'
 import { openIdentityStore } from '../identity/open-store.js'
 import { startGateway } from '../server.js'
-import type { PolicySet } from '../policy/compile.js'
 import type { GatewayConfig } from '../config/types.js'
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP, TOKEN_HELP, USER_HELP } from './usage.js'
-import { CliError, configPath, loadConfigOrFail } from './shared.js'
+import { CliError, configPath, loadConfigOrFail, loadPoliciesOrFail } from './shared.js'
 import * as id from './identity-commands.js'
 
 const OPTIONS = {
@@ -21,21 +19,6 @@ const OPTIONS = {
 } as const
 
 const HELP: Record<string, string> = { serve: SERVE_HELP, check: CHECK_HELP, token: TOKEN_HELP, user: USER_HELP }
-
-function loadPoliciesOrFail (config: GatewayConfig): PolicySet {
-  try {
-    const policies = loadPolicies(config.policies.dir)
-    const role = config.identity.defaultRole
-    if (role !== null && !policies.roles.has(role)) {
-      const where = `${config.file}: identity.default_role names "${role}"`
-      throw new CliError(`${where}, which has no file in ${config.policies.dir}`, 1)
-    }
-    return policies
-  } catch (err) {
-    if ((err as { code?: string }).code === 'LG_ERR_POLICY_INVALID') throw new CliError((err as Error).message, 1)
-    throw err
-  }
-}
 
 async function serve (flags: { config?: string | undefined }): Promise<void> {
   const config = loadConfigOrFail(flags.config)

@@ -1,5 +1,7 @@
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/types.js'
+import { loadPolicies } from '../policy/load.js'
+import type { PolicySet } from '../policy/compile.js'
 
 /** A command-line failure: exit code 1 for a finding, 2 for misuse. */
 export class CliError extends Error {
@@ -17,6 +19,22 @@ export function loadConfigOrFail (flag: string | undefined): GatewayConfig {
     return loadConfig(configPath(flag))
   } catch (err) {
     if ((err as { code?: string }).code === 'LG_ERR_CONFIG_INVALID') throw new CliError((err as Error).message, 1)
+    throw err
+  }
+}
+
+/** The policy set, checked against the configuration's default role; problems become a finding. */
+export function loadPoliciesOrFail (config: GatewayConfig): PolicySet {
+  try {
+    const policies = loadPolicies(config.policies.dir)
+    const role = config.identity.defaultRole
+    if (role !== null && !policies.roles.has(role)) {
+      const where = `${config.file}: identity.default_role names "${role}"`
+      throw new CliError(`${where}, which has no file in ${config.policies.dir}`, 1)
+    }
+    return policies
+  } catch (err) {
+    if ((err as { code?: string }).code === 'LG_ERR_POLICY_INVALID') throw new CliError((err as Error).message, 1)
     throw err
   }
 }
