@@ -10,9 +10,14 @@ import { accessPlugin } from './auth/plugin.js'
 import { edgePlugin, newGateState } from './edge/plugin.js'
 import { createTrust } from './edge/trust.js'
 import { proxyPlugin } from './proxy/plugin.js'
-import { createClientErrorHandler, handleError } from './error-handler.js'
+import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
-import { LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_NOT_CANONICAL, withDetail } from './errors.js'
+import {
+  LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_ABORTED, LG_ERR_REQUEST_BAD_METHOD,
+  LG_ERR_REQUEST_NOT_CANONICAL, withDetail
+} from './errors.js'
+import { MAX_HEADERS } from './edge/canonical.js'
+import type { Duplex } from 'node:stream'
 
 export interface AppDeps {
   config: GatewayConfig
@@ -61,6 +66,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     ...deps.server
   } as FastifyServerOptions)
 
+  // Node hands CONNECT to a separate event; the gateway tunnels nothing.
+  app.server.on('connect', (_req, socket: Duplex) => {
+    const error = new LG_ERR_REQUEST_BAD_METHOD('"CONNECT"')
+    refuseOnSocket(deps.logger, socket, Object.assign(error, { statusCode: 400 }), 'connect')
+  })
+  // Node would drop header lines beyond its count silently; one more lets the edge see the excess.
+  app.server.maxHeadersCount = MAX_HEADERS + 1
+
   // Set before any plugin is registered: encapsulated children take the handlers they see then.
   app.setErrorHandler(handleError)
   app.setNotFoundHandler(async (request) => {
@@ -84,6 +97,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(proxyPlugin, { upstream: config.upstream, isTrusted })
 
   app.addHook('onResponse', async (request, reply) => logAccess(request, reply))
+  app.addHook('onRequestAbort', async (request) => {
+    // The client left before its request was whole: no response will finish, so log it here.
+    if (request.gate) {
+      request.gate.code = new LG_ERR_REQUEST_ABORTED().code
+      request.gate.detail = 'client-aborted'
+    }
+    logAccess(request, null)
+  })
   return app
 }
 

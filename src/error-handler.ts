@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import {
   LG_ERR_INTERNAL, LG_ERR_REQUEST_HEADERS_TOO_LARGE, LG_ERR_REQUEST_MALFORMED, LG_ERR_REQUEST_TIMEOUT,
@@ -51,31 +51,50 @@ export function handleError (raw: FastifyError, request: FastifyRequest, reply: 
 }
 
 /**
- * Requests that Node's HTTP parser rejects never become Fastify requests. They still get the
- * gateway's error body, and a log line with the same decision fields as every other request.
+ * Answers on a bare socket, for what never becomes a Fastify request: input Node's HTTP parser
+ * rejects, and CONNECT. The client still gets the gateway's error body, and the log a line with
+ * the same decision fields as every other request.
  */
-export function createClientErrorHandler (logger: Logger): (err: Error & { code?: string }, socket: Socket) => void {
+type Refusal = GatewayError & { statusCode: number }
+
+export function refuseOnSocket (logger: Logger, socket: Duplex, error: Refusal, detail: string): void {
+  const requestId = randomUUID()
+  logger.info({
+    reqId: requestId,
+    method: null,
+    route: null,
+    statusCode: error.statusCode,
+    user: null,
+    role: null,
+    decision: { granted: false, reason: error.code, detail },
+    rule: null,
+    upstream: null
+  }, 'request')
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify(errorBody(error, requestId))
+  socket.end(`HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? 'Error'}\r\n` +
+    'Content-Type: application/json; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+function parserError (code: string | undefined): GatewayError & { statusCode: number } {
+  const error = code === 'HPE_HEADER_OVERFLOW'
+    ? new LG_ERR_REQUEST_HEADERS_TOO_LARGE()
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new LG_ERR_REQUEST_TIMEOUT() : new LG_ERR_REQUEST_MALFORMED()
+  return Object.assign(error, { statusCode: error.statusCode as number })
+}
+
+export function createClientErrorHandler (logger: Logger): (err: Error & { code?: string }, socket: Duplex) => void {
   return (err, socket) => {
-    const error = err.code === 'HPE_HEADER_OVERFLOW'
-      ? new LG_ERR_REQUEST_HEADERS_TOO_LARGE()
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new LG_ERR_REQUEST_TIMEOUT() : new LG_ERR_REQUEST_MALFORMED()
-    const requestId = randomUUID()
-    const status = error.statusCode as number
-    logger.info({
-      reqId: requestId,
-      method: null,
-      route: null,
-      statusCode: status,
-      user: null,
-      role: null,
-      decision: { granted: false, reason: error.code, detail: err.code ?? 'parse-error' },
-      rule: null,
-      upstream: null
-    }, 'request')
-    if (!socket.writable) return socket.destroy()
-    const body = JSON.stringify(errorBody(Object.assign(error, { statusCode: status }), requestId))
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
+    // A client that went away mid-request is not a malformed request: its request, if it had
+    // one, is logged by the abort hook.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    refuseOnSocket(logger, socket, parserError(err.code), err.code ?? 'parse-error')
   }
 }

@@ -18,6 +18,8 @@ export const LG_ERR_REQUEST_HEADERS_TOO_LARGE = createError(
   'LG_ERR_REQUEST_HEADERS_TOO_LARGE', 'The request headers are too large', 431)
 export const LG_ERR_REQUEST_TIMEOUT = createError(
   'LG_ERR_REQUEST_TIMEOUT', 'The request was not received in time', 408)
+export const LG_ERR_REQUEST_ABORTED = createError(
+  'LG_ERR_REQUEST_ABORTED', 'The client closed the connection before the request was complete', 400)
 export const LG_ERR_AUTH_MISSING = createError(
   'LG_ERR_AUTH_MISSING', 'This route needs a credential: send Authorization: Token <token>', 401)
 export const LG_ERR_AUTH_INVALID = createError(

@@ -21,9 +21,14 @@ export function loggerOptions (level: string): LoggerOptions {
   }
 }
 
-/** One line per request: who asked, what was decided and by which rule, and what happened upstream. */
-export function logAccess (request: FastifyRequest, reply: FastifyReply): void {
+/**
+ * One line per request: who asked, what was decided and by which rule, and what happened upstream.
+ * `reply` is null for a request whose client left before it was whole. A request is logged once.
+ */
+export function logAccess (request: FastifyRequest, reply: FastifyReply | null): void {
   const gate = (request.gate as FastifyRequest['gate'] | undefined) ?? null
+  if (gate?.logged) return
+  if (gate) gate.logged = true
   const decision = gate?.decision ?? null
   const principal = gate?.principal ?? null
   // Requests refused by the router have no route options at all.
@@ -33,8 +38,8 @@ export function logAccess (request: FastifyRequest, reply: FastifyReply): void {
   const line = {
     method: request.method,
     route: internal ? routeOptions?.url ?? null : decision?.route ?? null,
-    statusCode: reply.statusCode,
-    responseTime: Math.round(reply.elapsedTime * 10) / 10,
+    statusCode: reply?.statusCode ?? null,
+    responseTime: reply ? Math.round(reply.elapsedTime * 10) / 10 : null,
     user: principal?.user ?? null,
     tokenId: principal?.tokenId ?? null,
     role: principal?.role ?? null,
@@ -48,6 +53,7 @@ export function logAccess (request: FastifyRequest, reply: FastifyReply): void {
       : null,
     upstream: gate?.upstream ? { statusCode: gate.upstream.statusCode, ms: gate.upstream.ms } : null
   }
-  if (reply.statusCode >= 500 && gate?.upstream?.statusCode == null) request.log.error(line, 'request')
+  const ownFault = reply !== null && reply.statusCode >= 500 && gate?.upstream?.statusCode == null
+  if (ownFault) request.log.error(line, 'request')
   else request.log.info(line, 'request')
 }

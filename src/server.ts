@@ -11,6 +11,7 @@ import { loadPolicies } from './policy/load.js'
 import type { PolicySet } from './policy/compile.js'
 import { loggerOptions } from './logging.js'
 import { ensureDevCertificate } from './tls/dev-cert.js'
+import { parseHostHeader } from './edge/host.js'
 
 export interface Gateway {
   app: FastifyInstance
@@ -19,6 +20,14 @@ export interface Gateway {
   port: number
   redirectPort: number | null
   close: () => Promise<void>
+}
+
+/** The gateway could not bind its ports: the address is taken, not local, or not allowed. */
+export class ListenError extends Error {
+  constructor (config: GatewayConfig, cause: NodeJS.ErrnoException) {
+    const ports = [config.server.port, config.server.httpRedirectPort].filter((p) => p !== null).join(' and ')
+    super(`cannot listen on ${config.server.host} port ${ports}: ${cause.code ?? cause.message}`, { cause })
+  }
 }
 
 export interface StartOptions {
@@ -30,7 +39,12 @@ function tlsOptions (config: GatewayConfig) {
   return {
     cert: readFileSync(config.tls.certFile),
     key: readFileSync(config.tls.keyFile),
-    minVersion: config.tls.minVersion
+    minVersion: config.tls.minVersion,
+    // The gateway answers a missing Host itself, with its error body and a log line.
+    requireHostHeader: false,
+    // Node checks request and header timeouts on this period; its default of 30 s would let a
+    // slow client hold a connection long past the configured limits.
+    connectionsCheckingInterval: 1000
   }
 }
 
@@ -56,9 +70,17 @@ export async function startGateway (
     watchPolicies(config, logger, (next) => { policies = next }),
     watchCertificate(config, app, logger)
   ]
-  await app.listen({ host: config.server.host, port: config.server.port })
-  const httpsPort = (app.server.address() as AddressInfo).port
-  const redirect = config.server.httpRedirectPort === null ? null : await startRedirect(config, httpsPort)
+  let redirect: Server | null = null
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port })
+    const httpsPort = (app.server.address() as AddressInfo).port
+    if (config.server.httpRedirectPort !== null) redirect = await startRedirect(config, httpsPort)
+  } catch (err) {
+    for (const w of watchers) w?.close()
+    await app.close()
+    await store.close()
+    throw new ListenError(config, err as NodeJS.ErrnoException)
+  }
   return {
     app,
     store,
@@ -77,12 +99,13 @@ export async function startGateway (
 function startRedirect (config: GatewayConfig, httpsPort: number): Promise<Server> {
   const server = createServer((req, res) => {
     const target = req.url ?? '/'
-    const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '')
-    const origin = config.server.publicOrigin ?? `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}`
-    if (!target.startsWith('/') || target.startsWith('//') || !/^[\w.[\]:-]+$/.test(host)) {
+    const host = parseHostHeader(req.headers.host)
+    if (!target.startsWith('/') || target.startsWith('//') || (config.server.publicOrigin === null && host === null)) {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('Bad Request\n')
       return
     }
+    const origin = config.server.publicOrigin ??
+      `https://${host?.hostname ?? 'localhost'}${httpsPort === 443 ? '' : `:${httpsPort}`}`
     res.writeHead(308, { location: origin + target, 'content-type': 'text/plain' }).end('Use HTTPS\n')
   })
   server.headersTimeout = config.server.headersTimeoutMs

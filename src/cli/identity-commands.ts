@@ -1,7 +1,7 @@
 import { parseDuration } from '../config/units.js'
 import type { GatewayConfig } from '../config/types.js'
 import type { IdentityStore } from '../identity/store.js'
-import { createToken, createTokenId, digestToken, type TokenRecord } from '../identity/records.js'
+import { createToken, createTokenId, digestToken, GATEWAY_TOKEN_PREFIX, type TokenRecord } from '../identity/records.js'
 import { seal } from '../identity/seal.js'
 import { CliError, formatTime, loadPoliciesOrFail, readStdin, table } from './shared.js'
 
@@ -23,11 +23,13 @@ function requireString (flags: Flags, name: string): string {
   return value
 }
 
-function expiry (flags: Flags, now: number): number | null {
+function expiry (ctx: CommandContext, flags: Flags, now: number): number | null {
   const text = flags.expires
-  if (text === undefined) return null
+  const lifetime = ctx.config.identity.tokenLifetimeMs
+  if (text === undefined) return lifetime === null ? null : now + lifetime
+  if (text === 'never') return null
   const ms = typeof text === 'string' ? parseDuration(text) : null
-  if (ms === null || ms === 0) throw new CliError('--expires must be a duration such as 90d or 12h', 2)
+  if (ms === null || ms === 0) throw new CliError('--expires must be a duration such as 90d or 12h, or never', 2)
   return now + ms
 }
 
@@ -42,7 +44,7 @@ async function newRecord (
     user,
     kind,
     createdAt: now,
-    expiresAt: expiry(flags, now),
+    expiresAt: expiry(ctx, flags, now),
     revokedAt: null,
     last4: token.slice(-4),
     upstream: null
@@ -52,6 +54,13 @@ async function newRecord (
       `'labelgate user set ${user} --role R'`)
   }
   return record
+}
+
+async function store (ctx: CommandContext, record: TokenRecord): Promise<void> {
+  if (await ctx.store.createToken(record)) return
+  const existing = (await ctx.store.lookup(record.digest))?.token
+  const which = existing ? ` as ${existing.id} for ${existing.user}` : ''
+  throw new CliError(`this token is already registered${which}; a token belongs to one record only`, 1)
 }
 
 export async function tokenCreate (ctx: CommandContext, flags: Flags): Promise<void> {
@@ -66,7 +75,7 @@ export async function tokenCreate (ctx: CommandContext, flags: Flags): Promise<v
     if (!LABEL_STUDIO_TOKEN.test(upstream)) throw new CliError('standard input does not hold a Label Studio token', 1)
     record.upstream = seal(key, upstream, record.id)
   }
-  await ctx.store.putToken(record)
+  await store(ctx, record)
   ctx.err(`created ${record.id} for ${record.user}, expires ${formatTime(record.expiresAt)}; the token is shown once:`)
   ctx.out(token)
 }
@@ -74,8 +83,10 @@ export async function tokenCreate (ctx: CommandContext, flags: Flags): Promise<v
 export async function tokenRegister (ctx: CommandContext, flags: Flags): Promise<void> {
   const token = await readStdin()
   if (!LABEL_STUDIO_TOKEN.test(token)) throw new CliError('standard input does not hold a Label Studio token', 1)
+  // A gateway token registered as a Label Studio token would be forwarded upstream in the clear.
+  if (token.startsWith(GATEWAY_TOKEN_PREFIX)) throw new CliError('this is a gateway token, not a Label Studio token', 1)
   const record = await newRecord(ctx, flags, 'registered', token)
-  await ctx.store.putToken(record)
+  await store(ctx, record)
   ctx.out(`registered ${record.id} for ${record.user} (…${record.last4}), expires ${formatTime(record.expiresAt)}`)
 }
 
@@ -125,6 +136,9 @@ export async function userSet (ctx: CommandContext, user: string | undefined, fl
   if (!roles.has(role)) throw new CliError(`unknown role "${role}"; roles: ${[...roles.keys()].sort().join(', ')}`, 1)
   const existing = await ctx.store.getUser(user)
   const projects = parseProjects(flags.projects)
+  if (projects !== 'all') {
+    ctx.err('warning: project lists are stored but not enforced yet: the role\'s rules apply to every project')
+  }
   await ctx.store.putUser({ user, role, projects, disabled: existing?.disabled ?? false, updatedAt: Date.now() })
   ctx.out(`${user}: role ${role}, projects ${projects === 'all' ? 'all' : projects.join(',')}`)
 }

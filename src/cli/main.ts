@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { openIdentityStore } from '../identity/open-store.js'
-import { startGateway } from '../server.js'
+import { ListenError, startGateway } from '../server.js'
 import type { GatewayConfig } from '../config/types.js'
 import { CHECK_HELP, MAIN_HELP, SERVE_HELP, TOKEN_HELP, USER_HELP } from './usage.js'
 import { CliError, configPath, loadConfigOrFail, loadPoliciesOrFail } from './shared.js'
@@ -23,7 +23,13 @@ const HELP: Record<string, string> = { serve: SERVE_HELP, check: CHECK_HELP, tok
 async function serve (flags: { config?: string | undefined }): Promise<void> {
   const config = loadConfigOrFail(flags.config)
   const policies = loadPoliciesOrFail(config)
-  const gateway = await startGateway(config, policies)
+  let gateway
+  try {
+    gateway = await startGateway(config, policies)
+  } catch (err) {
+    if (err instanceof ListenError) throw new CliError(err.message, 1)
+    throw err
+  }
   gateway.app.log.info({
     port: gateway.port, redirectPort: gateway.redirectPort, store: gateway.store.kind, roles: [...policies.roles.keys()]
   }, 'labelgate listening')
@@ -56,8 +62,11 @@ function check (flags: { config?: string | undefined }): void {
 
 type ConfigFlag = { config?: string | undefined }
 
-async function withStore (flags: ConfigFlag, run: (ctx: id.CommandContext) => Promise<void>): Promise<void> {
-  const config = loadConfigOrFail(flags.config)
+/** Runs a store command. Only `token create` may seal a Label Studio token, so only it needs the key. */
+async function withStore (
+  flags: ConfigFlag, run: (ctx: id.CommandContext) => Promise<void>, needsKey = false
+): Promise<void> {
+  const config = loadConfigOrFail(flags.config, { lazySecrets: !needsKey })
   const store = openIdentityStore(config.identity)
   const ctx = {
     config,
@@ -83,7 +92,7 @@ async function dispatch (command: string, sub: string | undefined, rest: string[
   switch (`${command} ${sub ?? ''}`.trim()) {
     case 'serve': return await serve(flags)
     case 'check': return check(flags)
-    case 'token create': return await withStore(flags, (ctx) => id.tokenCreate(ctx, values))
+    case 'token create': return await withStore(flags, (ctx) => id.tokenCreate(ctx, values), true)
     case 'token register': return await withStore(flags, (ctx) => id.tokenRegister(ctx, values))
     case 'token list': return await withStore(flags, (ctx) => id.tokenList(ctx, values))
     case 'token revoke': return await withStore(flags, (ctx) => id.tokenRevoke(ctx, rest[0]))

@@ -1,4 +1,5 @@
-import { loadConfig } from '../config/load.js'
+import { loadConfig, problemInFile, type LoadOptions } from '../config/load.js'
+import { formatProblem } from '../config/source-map.js'
 import type { GatewayConfig } from '../config/types.js'
 import { loadPolicies } from '../policy/load.js'
 import type { PolicySet } from '../policy/compile.js'
@@ -14,9 +15,9 @@ export function configPath (flag: string | undefined): string {
   return flag ?? process.env.LABELGATE_CONFIG ?? 'gateway.yaml'
 }
 
-export function loadConfigOrFail (flag: string | undefined): GatewayConfig {
+export function loadConfigOrFail (flag: string | undefined, options: LoadOptions = {}): GatewayConfig {
   try {
-    return loadConfig(configPath(flag))
+    return loadConfig(configPath(flag), options)
   } catch (err) {
     if ((err as { code?: string }).code === 'LG_ERR_CONFIG_INVALID') throw new CliError((err as Error).message, 1)
     throw err
@@ -29,8 +30,9 @@ export function loadPoliciesOrFail (config: GatewayConfig): PolicySet {
     const policies = loadPolicies(config.policies.dir)
     const role = config.identity.defaultRole
     if (role !== null && !policies.roles.has(role)) {
-      const where = `${config.file}: identity.default_role names "${role}"`
-      throw new CliError(`${where}, which has no file in ${config.policies.dir}`, 1)
+      const message = `no role "${role}" in ${config.policies.dir}`
+      const problem = problemInFile(config.file, ['identity', 'default_role'], message)
+      throw new CliError(formatProblem(problem), 1)
     }
     return policies
   } catch (err) {

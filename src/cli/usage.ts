@@ -45,7 +45,9 @@ export const TOKEN_HELP = `Usage: labelgate token <create|register|list|revoke> 
   revoke ID
       Revokes a token; every replica refuses it from the next request on.
 
-Durations: a whole number with a unit: ms, s, m, h or d (90d, 12h).
+--expires: a whole number with a unit (ms, s, m, h or d: 90d, 12h), or never. Without it, a token
+lasts identity.token_lifetime (90d unless configured).
+Only 'token create' reads identity.encryption_key; the other commands run without it.
 `
 
 export const USER_HELP = `Usage: labelgate user <set|disable|enable|list> [options]

@@ -39,10 +39,19 @@ export class ConfigProblems {
     if (ms === null) this.add(path, 'must be a duration such as 250ms, 5s or 90d')
     return ms ?? fallback
   }
+
+  /** A duration that bounds a wait: zero would mean "wait for ever" to the libraries it reaches. */
+  timeout (path: readonly PathSegment[], text: string | undefined, fallback: number): number {
+    const ms = this.duration(path, text, fallback)
+    if (ms === 0) this.add(path, 'must be longer than 0')
+    return ms
+  }
 }
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv
+  /** Leave identity.encryption_key unread when its secret is missing, for commands that never use it. */
+  lazySecrets?: boolean
 }
 
 /** Reads, validates and resolves gateway.yaml; throws LG_ERR_CONFIG_INVALID listing every problem. */
@@ -64,12 +73,8 @@ export function loadConfig (file: string, options: LoadOptions = {}): GatewayCon
   const checks = new ConfigProblems(source, dirname(path))
   let config: GatewayConfig | null = null
   if (usable && isObject(raw)) {
-    try {
-      config = resolveConfig(raw as Required<RawGatewayConfig>, checks, options.env ?? process.env)
-    } catch (err) {
-      // Values of the wrong type can trip the semantic checks; the schema problems already say why.
-      if (problems.length === 0) throw err
-    }
+    const resolveOptions = { env: options.env ?? process.env, lazySecrets: options.lazySecrets === true }
+    config = resolveConfig(raw as Required<RawGatewayConfig>, checks, resolveOptions)
   }
   const flagged = new Set(problems.map((p) => p.path))
   const semantic = checks.problems.filter((p) => !flagged.has(p.path))
@@ -80,25 +85,53 @@ export function loadConfig (file: string, options: LoadOptions = {}): GatewayCon
   return deepFreeze(config)
 }
 
-function resolveConfig (raw: Required<RawGatewayConfig>, c: ConfigProblems, env: NodeJS.ProcessEnv): GatewayConfig {
+interface ResolveOptions { env: NodeJS.ProcessEnv, lazySecrets: boolean }
+
+/**
+ * Resolves each section on its own: a value of the wrong type (already reported by the schema)
+ * can trip one section's checks, and the other sections' problems must still be reported.
+ */
+function resolveConfig (
+  raw: Required<RawGatewayConfig>, c: ConfigProblems, options: ResolveOptions
+): GatewayConfig | null {
+  const sections = {
+    server: guarded(() => resolveServer(raw, c)),
+    tls: guarded(() => resolveTls(raw, c)),
+    upstream: guarded(() => resolveUpstream(raw, c)),
+    identity: guarded(() => resolveIdentity(raw, c, options)),
+    policies: guarded(() => ({ dir: resolve(c.baseDir, raw.policies.dir) })),
+    log: guarded(() => ({ level: raw.log.level }))
+  }
+  const { server, tls, upstream, identity, policies, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !log) return null
+  return { file: c.source.file, server, tls, upstream, identity, policies, log }
+}
+
+function guarded<T> (resolveSection: () => T): T | null {
+  try {
+    return resolveSection()
+  } catch {
+    return null
+  }
+}
+
+function resolveServer (raw: Required<RawGatewayConfig>, c: ConfigProblems): GatewayConfig['server'] {
   const server = raw.server
+  if (isIP(server.host) === 0 && server.host !== 'localhost') {
+    c.add(['server', 'host'], 'must be an IP address to bind to, such as 0.0.0.0, 127.0.0.1 or ::')
+  }
+  if (server.http_redirect_port != null && server.http_redirect_port === server.port) {
+    c.add(['server', 'http_redirect_port'], 'must differ from server.port')
+  }
   return {
-    file: c.source.file,
-    server: {
-      host: server.host,
-      port: server.port,
-      httpRedirectPort: server.http_redirect_port ?? null,
-      publicOrigin: checkOrigin(c, server.public_origin),
-      trustedProxies: checkProxies(c, server.trusted_proxies),
-      requestTimeoutMs: c.duration(['server', 'request_timeout'], server.request_timeout, 60_000),
-      headersTimeoutMs: c.duration(['server', 'headers_timeout'], server.headers_timeout, 10_000),
-      keepAliveTimeoutMs: c.duration(['server', 'keep_alive_timeout'], server.keep_alive_timeout, 5_000)
-    },
-    tls: resolveTls(raw, c),
-    upstream: resolveUpstream(raw, c),
-    identity: resolveIdentity(raw, c, env),
-    policies: { dir: resolve(c.baseDir, raw.policies.dir) },
-    log: { level: raw.log.level }
+    host: server.host,
+    port: server.port,
+    httpRedirectPort: server.http_redirect_port ?? null,
+    publicOrigin: checkOrigin(c, server.public_origin),
+    trustedProxies: checkProxies(c, server.trusted_proxies),
+    requestTimeoutMs: c.timeout(['server', 'request_timeout'], server.request_timeout, 60_000),
+    headersTimeoutMs: c.timeout(['server', 'headers_timeout'], server.headers_timeout, 10_000),
+    keepAliveTimeoutMs: c.timeout(['server', 'keep_alive_timeout'], server.keep_alive_timeout, 5_000)
   }
 }
 
@@ -127,9 +160,9 @@ function resolveUpstream (raw: Required<RawGatewayConfig>, c: ConfigProblems): G
   const timeouts: Partial<Record<'connect' | 'headers' | 'body', string>> = up.timeouts ?? {}
   return {
     url: checkUpstreamUrl(c, up.url),
-    connectTimeoutMs: c.duration(['upstream', 'timeouts', 'connect'], timeouts.connect, 5_000),
-    headersTimeoutMs: c.duration(['upstream', 'timeouts', 'headers'], timeouts.headers, 30_000),
-    bodyTimeoutMs: c.duration(['upstream', 'timeouts', 'body'], timeouts.body, 60_000),
+    connectTimeoutMs: c.timeout(['upstream', 'timeouts', 'connect'], timeouts.connect, 5_000),
+    headersTimeoutMs: c.timeout(['upstream', 'timeouts', 'headers'], timeouts.headers, 30_000),
+    bodyTimeoutMs: c.timeout(['upstream', 'timeouts', 'body'], timeouts.body, 60_000),
     keepAliveTimeoutMs: c.duration(['upstream', 'keep_alive_timeout'], up.keep_alive_timeout, 4_000),
     connections: up.connections,
     caFile: c.file(['upstream', 'ca'], up.ca)
@@ -138,14 +171,17 @@ function resolveUpstream (raw: Required<RawGatewayConfig>, c: ConfigProblems): G
 
 type Identity = GatewayConfig['identity']
 
-function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, env: NodeJS.ProcessEnv): Identity {
+function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, options: ResolveOptions): Identity {
+  const { env } = options
   const id = raw.identity
   if (id.redis && id.embedded) c.add(['identity', 'embedded'], 'choose one store: "redis" or "embedded", not both')
   let encryptionKey: Buffer | null = null
   if (id.encryption_key) {
     const secret = readSecret(id.encryption_key, c.baseDir, env)
-    if ('error' in secret) c.add(['identity', 'encryption_key'], secret.error)
-    else {
+    // Commands that never seal or open a token (listing, revoking) run without the key.
+    if ('error' in secret) {
+      if (!options.lazySecrets) c.add(['identity', 'encryption_key'], secret.error)
+    } else {
       encryptionKey = parseKey(secret.value)
       if (!encryptionKey) {
         c.add(['identity', 'encryption_key'], 'the key must be 32 bytes, written as 64 hex digits or base64')
@@ -157,6 +193,9 @@ function resolveIdentity (raw: Required<RawGatewayConfig>, c: ConfigProblems, en
       ? resolveRedis(id.redis, c, env)
       : { kind: 'embedded', path: resolve(c.baseDir, id.embedded?.path ?? 'data/identity') },
     cacheTtlMs: c.duration(['identity', 'cache_ttl'], id.cache_ttl, 5_000),
+    tokenLifetimeMs: id.token_lifetime === 'never'
+      ? null
+      : c.timeout(['identity', 'token_lifetime'], id.token_lifetime, 90 * 86_400_000),
     cacheSize: id.cache_size,
     encryptionKey,
     defaultRole: id.default_role
@@ -204,8 +243,8 @@ function resolveRedis (redis: RawRedis, c: ConfigProblems, env: NodeJS.ProcessEn
         }
       : null,
     keyPrefix: redis.key_prefix,
-    commandTimeoutMs: c.duration([...at, 'command_timeout'], redis.command_timeout, 1_000),
-    connectTimeoutMs: c.duration([...at, 'connect_timeout'], redis.connect_timeout, 2_000)
+    commandTimeoutMs: c.timeout([...at, 'command_timeout'], redis.command_timeout, 1_000),
+    connectTimeoutMs: c.timeout([...at, 'connect_timeout'], redis.connect_timeout, 2_000)
   }
 }
 
@@ -246,6 +285,12 @@ function checkProxies (c: ConfigProblems, entries: string[]): string[] {
     }
   })
   return entries
+}
+
+/** A problem at an option of a configuration file that has already loaded, for checks made later. */
+export function problemInFile (file: string, path: PathSegment[], message: string): Problem {
+  const { source } = parseYamlSource(file, readFileSync(file, 'utf8'))
+  return problemAt(source, path, message)
 }
 
 export function errnoCode (err: unknown): string {

@@ -103,6 +103,10 @@ const Identity = Type.Object({
   }, strict)),
   cache_ttl: duration('5s', 'how long a replica keeps a token lookup in memory (revocations drop it at once)'),
   cache_size: Type.Integer({ minimum: 0, default: 10000 }),
+  token_lifetime: Type.Union([Type.Literal('never'), Type.String({ pattern: DURATION_PATTERN })], {
+    default: '90d',
+    description: 'a duration such as 90d, or never'
+  }),
   encryption_key: Type.Optional(SecretRef),
   default_role: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null })
 }, strict)

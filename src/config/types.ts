@@ -48,6 +48,8 @@ export interface GatewayConfig {
   identity: {
     store: RedisStoreConfig | EmbeddedStoreConfig
     cacheTtlMs: number
+    /** Lifetime of a new token when `token create` or `register` is given no --expires; null: none. */
+    tokenLifetimeMs: number | null
     cacheSize: number
     encryptionKey: Buffer | null
     defaultRole: string | null

@@ -90,13 +90,32 @@ const SINGLE_HEADERS = new Set([
 ])
 const OVERRIDE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override'])
 
-export type HeaderProblem = { kind: 'override' | 'ambiguous', message: string } | null
+// Headers that the gateway reads or sets: a Connection header naming one of them would make the
+// gateway and Label Studio see different requests.
+const PROTECTED = new Set([
+  ...SINGLE_HEADERS, 'cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-request-id', 'x-real-ip', 'expect'
+])
+
+/** Most header lines a request may have; Node silently drops any beyond its own limit. */
+export const MAX_HEADERS = 100
+
+export type HeaderProblem = { kind: 'override' | 'ambiguous' | 'too-many', message: string } | null
 
 /** Checks Node's rawHeaders list ([name, value, name, value, ...]) as the client sent it. */
 export function checkHeaders (rawHeaders: readonly string[]): HeaderProblem {
+  if (rawHeaders.length / 2 > MAX_HEADERS) return { kind: 'too-many', message: `more than ${MAX_HEADERS} headers` }
   const seen = new Set<string>()
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase()
+    const value = rawHeaders[i + 1] ?? ''
+    if (name === 'connection') {
+      const named = value.split(',').map((s) => s.trim().toLowerCase()).find((s) => PROTECTED.has(s))
+      if (named) return { kind: 'ambiguous', message: `Connection names ${named}` }
+    }
+    if (name === 'transfer-encoding' && value.trim().toLowerCase() !== 'chunked') {
+      return { kind: 'ambiguous', message: 'a transfer-coding other than chunked' }
+    }
     if (name.includes('_')) return { kind: 'ambiguous', message: 'a header name with an underscore' }
     if (OVERRIDE_HEADERS.has(name)) return { kind: 'override', message: `the ${name} header` }
     if (SINGLE_HEADERS.has(name)) {
@@ -107,5 +126,6 @@ export function checkHeaders (rawHeaders: readonly string[]): HeaderProblem {
   if (seen.has('content-length') && seen.has('transfer-encoding')) {
     return { kind: 'ambiguous', message: 'both content-length and transfer-encoding' }
   }
+  if (!seen.has('host')) return { kind: 'ambiguous', message: 'no Host header' }
   return null
 }

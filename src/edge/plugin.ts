@@ -1,14 +1,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
-  LG_ERR_REQUEST_BAD_HEADER, LG_ERR_REQUEST_BAD_METHOD, LG_ERR_REQUEST_METHOD_OVERRIDE,
+  LG_ERR_REQUEST_BAD_HEADER, LG_ERR_REQUEST_BAD_METHOD, LG_ERR_REQUEST_HEADERS_TOO_LARGE, LG_ERR_REQUEST_MALFORMED,
+  LG_ERR_REQUEST_METHOD_OVERRIDE,
   LG_ERR_REQUEST_NOT_CANONICAL, withDetail
 } from '../errors.js'
 import type { GateState } from '../types/fastify.js'
 import { ACCEPTED_METHODS, checkHeaders, checkTarget } from './canonical.js'
 
 export function newGateState (): GateState {
-  return { target: null, principal: null, decision: null, code: null, detail: null, upstream: null }
+  return { target: null, principal: null, decision: null, code: null, detail: null, upstream: null, logged: false }
 }
 
 /** The first hook of every request: refuse any request whose meaning two HTTP stacks could disagree on. */
@@ -20,7 +21,9 @@ async function edge (app: FastifyInstance): Promise<void> {
     request.gate = newGateState()
     const method = request.raw.method ?? ''
     if (!ACCEPTED_METHODS.has(method)) throw withDetail(new LG_ERR_REQUEST_BAD_METHOD(JSON.stringify(method)), 'method')
+    if (request.raw.httpVersionMajor !== 1) throw withDetail(new LG_ERR_REQUEST_MALFORMED(), 'http-version')
     const headers = checkHeaders(request.raw.rawHeaders)
+    if (headers?.kind === 'too-many') throw withDetail(new LG_ERR_REQUEST_HEADERS_TOO_LARGE(), 'header-count')
     if (headers?.kind === 'override') {
       throw withDetail(new LG_ERR_REQUEST_METHOD_OVERRIDE(headers.message), 'override-header')
     }

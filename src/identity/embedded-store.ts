@@ -23,10 +23,12 @@ export class EmbeddedIdentityStore implements IdentityStore {
     return { token, user: await this.getUser(token.user) }
   }
 
-  async putToken (record: TokenRecord): Promise<void> {
-    await this.#db.transaction(() => {
+  async createToken (record: TokenRecord): Promise<boolean> {
+    return await this.#db.transaction(() => {
+      if (this.#db.doesExist(`token:${record.digest}`)) return false
       this.#db.put(`token:${record.digest}`, record)
       this.#db.put(`token-id:${record.id}`, record.digest)
+      return true
     })
   }
 

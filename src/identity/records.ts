@@ -36,9 +36,11 @@ export function digestToken (token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex')
 }
 
+export const GATEWAY_TOKEN_PREFIX = 'lg_'
+
 /** A new gateway token: 256 random bits, prefixed so that secret scanners can recognise it. */
 export function createToken (): string {
-  return 'lg_' + randomBytes(32).toString('base64url')
+  return GATEWAY_TOKEN_PREFIX + randomBytes(32).toString('base64url')
 }
 
 export function createTokenId (): string {

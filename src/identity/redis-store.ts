@@ -71,11 +71,11 @@ export class RedisIdentityStore implements IdentityStore {
     return { token, user }
   }
 
-  async putToken (record: TokenRecord): Promise<void> {
-    await this.#client.multi()
-      .set(this.#key('token', record.digest), JSON.stringify(record))
-      .hset(`${this.#prefix}tokens`, record.id, record.digest)
-      .exec()
+  async createToken (record: TokenRecord): Promise<boolean> {
+    const created = await this.#client.set(this.#key('token', record.digest), JSON.stringify(record), 'NX')
+    if (created === null) return false
+    await this.#client.hset(`${this.#prefix}tokens`, record.id, record.digest)
+    return true
   }
 
   async listTokens (): Promise<TokenRecord[]> {

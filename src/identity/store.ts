@@ -9,7 +9,11 @@ export interface IdentityStore {
   readonly kind: 'redis' | 'embedded'
   /** The token with this digest and its user's binding, in as few round trips as the backend allows. */
   lookup (digest: string): Promise<Identity | null>
-  putToken (record: TokenRecord): Promise<void>
+  /**
+   * Stores a new token. Returns false, changing nothing, when a token with the same digest exists:
+   * a token is never silently moved to another user or record.
+   */
+  createToken (record: TokenRecord): Promise<boolean>
   listTokens (): Promise<TokenRecord[]>
   /** Marks a token revoked and tells every replica; returns null when the id is unknown. */
   revokeToken (id: string, at: number): Promise<TokenRecord | null>

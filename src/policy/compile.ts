@@ -1,6 +1,6 @@
 import { problemAt, type Problem, type YamlSource } from '../config/source-map.js'
 import { parseTemplate, compareSpecificity, type PathTemplate } from './template.js'
-import type { RawPolicyFile, PolicyMethod } from './schema.js'
+import type { RawPolicyFile, RawRule, PolicyMethod } from './schema.js'
 
 // Policies compiled into immutable lookup structures: the request path never parses YAML or a
 // template. Every compiled rule keeps its file and line so that decisions can say where they came from.
@@ -30,7 +30,12 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
   const ids = new Set<string>()
   const grants = new Map<string, string>()
   const rules: CompiledRule[] = []
-  raw.rules.forEach((rule, r) => {
+  // The file may have failed its schema check; compile what is well-formed so that every problem
+  // of the file is reported in one run.
+  const rawRules: unknown[] = Array.isArray(raw.rules) ? raw.rules : []
+  rawRules.forEach((candidate, r) => {
+    if (!isWellFormed(candidate)) return
+    const rule = candidate
     if (ids.has(rule.id)) problems.push(problemAt(source, ['rules', r, 'id'], `rule id "${rule.id}" is used twice`))
     ids.add(rule.id)
     const templates: PathTemplate[] = []
@@ -59,6 +64,12 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
     }))
   })
   return Object.freeze({ name: raw.role, description: raw.description, file: source.file, rules: Object.freeze(rules) })
+}
+
+function isWellFormed (rule: unknown): rule is RawRule {
+  const r = rule as Partial<RawRule> | null
+  return typeof r === 'object' && r !== null && typeof r.id === 'string' && Array.isArray(r.methods) &&
+    Array.isArray(r.paths) && r.paths.every((p) => typeof p === 'string')
 }
 
 function normalised (path: string): string {

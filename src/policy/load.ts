@@ -13,7 +13,9 @@ function isPolicyFile (name: string): boolean {
   return name.endsWith('.yaml') || name.endsWith('.yml')
 }
 
-function readPolicyFile (file: string, problems: Problem[]): { source: YamlSource, raw: RawPolicyFile } | null {
+interface PolicyFile { source: YamlSource, raw: RawPolicyFile }
+
+function readPolicyFile (file: string, problems: Problem[]): PolicyFile | null {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -25,9 +27,9 @@ function readPolicyFile (file: string, problems: Problem[]): { source: YamlSourc
   problems.push(...parsed.problems)
   if (parsed.source.doc.errors.some((e) => e.code !== 'DUPLICATE_KEY')) return null
   const raw: unknown = parsed.source.doc.toJS() ?? {}
-  const schemaProblems = validateAgainst(validatePolicyFile, parsed.source, raw)
-  problems.push(...schemaProblems)
-  if (schemaProblems.length > 0) return null
+  problems.push(...validateAgainst(validatePolicyFile, parsed.source, raw))
+  // Returned even when the schema check failed, so that the semantic checks report their problems too.
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null
   return { source: parsed.source, raw: raw as RawPolicyFile }
 }
 
@@ -54,6 +56,7 @@ export function loadPolicies (dir: string): PolicySet {
     const loaded = readPolicyFile(file, problems)
     if (!loaded) continue
     const { source, raw } = loaded
+    if (typeof raw.role !== 'string') continue
     const stem = basename(name).replace(/\.ya?ml$/, '')
     if (raw.role !== stem) {
       problems.push(problemAt(source, ['role'], `the role "${raw.role}" must be in a file named ${raw.role}.yaml`))

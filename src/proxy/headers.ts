@@ -4,6 +4,9 @@ import type { IncomingHttpHeaders } from 'node:http'
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']
 
+// Not forwarded: the gateway answers `Expect: 100-continue` itself, and undici cannot send it.
+const CLIENT_ONLY = ['expect']
+
 // Every way a client could claim an identity or a provenance that Label Studio, or something
 // behind it, might believe. The gateway sets its own values after removing these.
 const CLIENT_IDENTITY = [
@@ -11,7 +14,11 @@ const CLIENT_IDENTITY = [
   'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
   'x-forwarded-prefix', 'x-forwarded-server', 'x-real-ip', 'x-client-ip', 'true-client-ip',
   'x-request-id', 'x-remote-user', 'remote-user', 'x-forwarded-user', 'x-forwarded-email',
-  'x-auth-request-user', 'x-auth-request-email', 'x-user', 'x-labelgate-user', 'x-labelgate-role'
+  'x-auth-request-user', 'x-auth-request-email', 'x-user', 'x-labelgate-user', 'x-labelgate-role',
+  // Provenance and URL-rewrite headers that some frameworks and proxies believe.
+  'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-script-name', 'x-original-method', 'x-forwarded-ssl',
+  'x-forwarded-scheme', 'x-scheme', 'x-url-scheme', 'front-end-https', 'cf-connecting-ip', 'x-cluster-client-ip',
+  'x-forwarded', 'forwarded-for', 'x-host', 'x-original-host', 'x-forwarded-path', 'x-envoy-original-path'
 ]
 
 export interface ForwardContext {
@@ -38,7 +45,7 @@ export function upstreamRequestHeaders (client: IncomingHttpHeaders, ctx: Forwar
   // Headers named in Connection go first, before the gateway adds anything: a client must not be
   // able to name, and so strip, a header that the gateway itself sets.
   for (const name of named(client, 'connection')) delete out[name]
-  for (const name of [...HOP_BY_HOP, ...CLIENT_IDENTITY]) delete out[name]
+  for (const name of [...HOP_BY_HOP, ...CLIENT_ONLY, ...CLIENT_IDENTITY]) delete out[name]
   const forwardedFor = ctx.peerTrusted ? first(client['x-forwarded-for']) : undefined
   out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${ctx.peer}` : ctx.peer
   out['x-forwarded-proto'] = (ctx.peerTrusted ? first(client['x-forwarded-proto']) : undefined) ?? 'https'

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { GateState } from '../types/fastify.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { mapUpstreamError } from './upstream-errors.js'
+import { parseHostHeader } from '../edge/host.js'
 
 export interface ProxyOptions {
   upstream: GatewayConfig['upstream']
@@ -46,7 +47,7 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
     requestId: request.id,
     peer,
     peerTrusted: options.isTrusted(peer),
-    host: request.headers.host,
+    host: parseHostHeader(request.headers.host) === null ? undefined : request.headers.host,
     upstreamAuthorization: request.gate.principal?.upstreamAuthorization ?? null
   })
   // reply-from has set these two for the upstream connection; keep its values.

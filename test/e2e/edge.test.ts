@@ -120,14 +120,14 @@ t.test('removes hop-by-hop headers and every header named in Connection', async 
   upstream.clear()
   const res = await rawRequest(gw.gateway.port, [
     'GET /api/projects/1/ HTTP/1.1', 'Host: localhost', AUTH, 'Keep-Alive: timeout=5', 'TE: trailers',
-    'X-Secret-Hop: 1', 'Upgrade: websocket', 'Connection: close, X-Secret-Hop, X-Forwarded-For, X-Request-Id, Authorization', '', ''
+    'X-Secret-Hop: 1', 'Upgrade: websocket', 'Connection: close, X-Secret-Hop, Keep-Alive', '', ''
   ].join('\r\n'), { ca: gw.ca })
   t.equal(res.status, 200)
   const seen = upstream.requests[0]?.headers ?? {}
   for (const name of ['keep-alive', 'te', 'x-secret-hop', 'upgrade']) t.notOk(name in seen, `${name} removed`)
-  t.equal(seen.authorization, `Token ${ANNOTATOR.token}`, 'a client cannot strip the credential the gateway adds')
-  t.equal(seen['x-forwarded-for'], '127.0.0.1', 'nor the X-Forwarded-For it sets')
-  t.match(seen['x-request-id'], /^[0-9a-f-]{36}$/, 'nor the request id')
+  t.equal(seen.authorization, `Token ${ANNOTATOR.token}`)
+  t.equal(seen['x-forwarded-for'], '127.0.0.1')
+  t.match(seen['x-request-id'], /^[0-9a-f-]{36}$/)
 })
 
 t.test('client-sent X-Forwarded-* and X-Request-Id are replaced when the peer is not trusted', async (t) => {
@@ -171,4 +171,91 @@ t.test('Label Studio\'s own errors pass through untouched', async (t) => {
   upstream.behaviour.failStatus = null
   t.equal(res.status, 503)
   t.notOk('code' in res.json(), 'the body is Label Studio\'s, not the gateway\'s')
+})
+
+t.test('Expect: 100-continue is answered by the gateway and not forwarded', async (t) => {
+  upstream.clear()
+  const body = JSON.stringify({ result: [], lead_time: 1 })
+  const res = await rawRequest(gw.gateway.port, http('POST /api/tasks/1/annotations/ HTTP/1.1', [
+    AUTH, 'Content-Type: application/json', `Content-Length: ${body.length}`, 'Expect: 100-continue'
+  ], body), { ca: gw.ca })
+  t.match(res.raw, /^HTTP\/1\.1 100 Continue/)
+  t.match(res.raw, /HTTP\/1\.1 201 Created/)
+  t.notOk(upstream.requests[0]?.headers.expect)
+  t.equal(upstream.requests[0]?.body.toString(), body)
+})
+
+t.test('provenance and URL-rewrite headers never reach Label Studio', async (t) => {
+  upstream.clear()
+  const names = ['X-Original-URL', 'X-Rewrite-URL', 'X-Script-Name', 'X-Original-Method', 'X-Forwarded-Ssl', 'X-Scheme',
+    'X-Url-Scheme', 'Front-End-Https', 'CF-Connecting-IP', 'X-Cluster-Client-IP', 'X-Forwarded', 'Forwarded-For', 'X-Host']
+  const res = await rawRequest(gw.gateway.port, http('GET /api/projects/1/ HTTP/1.1', [AUTH, ...names.map((n) => `${n}: /admin/`)]), { ca: gw.ca })
+  t.equal(res.status, 200)
+  for (const name of names) t.notOk(name.toLowerCase() in (upstream.requests[0]?.headers ?? {}), `${name} removed`)
+})
+
+t.test('refuses Connection naming a header the gateway reads or sets, and transfer-codings other than chunked', async (t) => {
+  upstream.clear()
+  for (const header of ['Connection: content-type', 'Connection: close, Authorization', 'Connection: x-forwarded-for', 'Connection: Host']) {
+    const res = await rawRequest(gw.gateway.port, http('POST /api/tasks/1/annotations/ HTTP/1.1',
+      [AUTH, 'Content-Type: application/json', 'Content-Length: 2', header], '{}'), { ca: gw.ca })
+    t.equal(res.status, 400, header)
+  }
+  for (const te of ['gzip, chunked', 'identity', 'chunked, chunked']) {
+    const res = await rawRequest(gw.gateway.port, http('POST /api/tasks/1/annotations/ HTTP/1.1',
+      [AUTH, 'Content-Type: application/json', `Transfer-Encoding: ${te}`], '2\r\n{}\r\n0\r\n\r\n'), { ca: gw.ca })
+    t.equal(res.status, 400, te)
+  }
+  t.equal(upstream.requests.length, 0)
+})
+
+t.test('too many header lines get 431 rather than being dropped quietly', async (t) => {
+  upstream.clear()
+  const filler = Array.from({ length: 150 }, (_, i) => `X-Filler-${i}: ${i}`)
+  const res = await rawRequest(gw.gateway.port, http('GET /api/projects/1/ HTTP/1.1', [...filler, AUTH]), { ca: gw.ca })
+  t.equal(res.status, 431)
+  t.equal(JSON.parse(res.body).code, 'LG_ERR_REQUEST_HEADERS_TOO_LARGE')
+  t.equal(upstream.requests.length, 0)
+})
+
+t.test('a missing Host, HTTP/2.0 and HTTP/0.9 request lines, and CONNECT get the gateway\'s error body', async (t) => {
+  upstream.clear()
+  const noHost = await rawRequest(gw.gateway.port, `GET /health/ HTTP/1.0\r\n${AUTH}\r\n\r\n`, { ca: gw.ca })
+  t.equal(noHost.status, 400)
+  t.equal(JSON.parse(noHost.body).code, 'LG_ERR_REQUEST_BAD_HEADER')
+  const v2 = await rawRequest(gw.gateway.port, http('GET /health/ HTTP/2.0'), { ca: gw.ca })
+  t.equal(v2.status, 400)
+  const v09 = await rawRequest(gw.gateway.port, 'GET /health/\r\n\r\n', { ca: gw.ca })
+  t.not(v09.status, 200)
+  const before = gw.logs.accessLines().length
+  const connect = await rawRequest(gw.gateway.port, http('CONNECT 127.0.0.1:9 HTTP/1.1', [AUTH]), { ca: gw.ca })
+  t.equal(connect.status, 400)
+  t.equal(JSON.parse(connect.body).code, 'LG_ERR_REQUEST_BAD_METHOD')
+  const lines = await gw.waitForAccessLines(before + 1)
+  t.match(lines.at(-1), { decision: { granted: false, reason: 'LG_ERR_REQUEST_BAD_METHOD', detail: 'connect' } })
+  t.equal(upstream.requests.length, 0)
+})
+
+t.test('a client that leaves mid-body is logged once, as aborted', async (t) => {
+  const { connect } = await import('node:tls')
+  const { readFileSync } = await import('node:fs')
+  const before = gw.logs.accessLines().length
+  const socket = connect({ host: '127.0.0.1', port: gw.gateway.port, ca: readFileSync(gw.ca), servername: 'localhost' })
+  await new Promise((resolve) => socket.once('secureConnect', resolve))
+  socket.write(http('POST /api/tasks/1/annotations/ HTTP/1.1', [AUTH, 'Content-Type: application/json', 'Content-Length: 1000'], '{"res'))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  socket.destroy()
+  const lines = (await gw.waitForAccessLines(before + 1)).slice(before)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const after = gw.logs.accessLines().slice(before)
+  t.equal(after.length, 1, `one line: ${JSON.stringify(after)}`)
+  t.match(lines[0], { method: 'POST', route: '/api/**', decision: { granted: false, reason: 'LG_ERR_REQUEST_ABORTED' } })
+})
+
+t.test('the Host header is read strictly before it goes upstream as X-Forwarded-Host', async (t) => {
+  for (const [host, forwarded] of [['labels.example.com', 'labels.example.com'], ['evil.example:1@x', undefined], ['a:b:c', undefined]] as const) {
+    upstream.clear()
+    await rawRequest(gw.gateway.port, ['GET /api/projects/1/ HTTP/1.1', `Host: ${host}`, AUTH, 'Connection: close', '', ''].join('\r\n'), { ca: gw.ca })
+    t.equal(upstream.requests[0]?.headers['x-forwarded-host'], forwarded, host)
+  }
 })

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { DEFAULT_STANDIN_USERS, startLabelStudioStandIn, type StandIn, type StandInUser } from '../support/labelstudio-standin.js'
 import { startRedis, type TestRedis } from '../support/redis.js'
-import { call, startTestGateway, type StoreKind, type TestGateway } from '../support/gateway.js'
+import { call, runCli, startTestGateway, type StoreKind, type TestGateway } from '../support/gateway.js'
 
 // The foundation end to end, over real TLS sockets: a client calls Label Studio routes through the
 // gateway, tokens are checked in a real identity store, decided by the shipped role policies, and
@@ -119,6 +119,41 @@ for (const store of ['redis', 'embedded'] as const) {
       const res = await call(gw, 'DELETE', '/api/projects/2/', { 'x-api-key': ADMIN.token })
       t.equal(res.status, 204)
       t.equal(upstream.requests[0]?.headers.authorization, `Token ${ADMIN.token}`)
+    })
+
+    t.test('a token belongs to one record: register refuses a known token and any gateway token', async (t) => {
+      const again = await gw.cli(['token', 'register', '--user', 'mallory@example.com'], ADMIN.token)
+      t.equal(again.code, 1)
+      t.match(again.stderr, /already registered as tk_[0-9a-f]+ for admin@example\.com/)
+      const gateway = await gw.cli(['token', 'register', '--user', 'mallory@example.com'], annotator)
+      t.equal(gateway.code, 1)
+      t.match(gateway.stderr, /gateway token/)
+      const list = JSON.parse((await gw.cli(['token', 'list', '--json'])).stdout) as Array<{ user: string }>
+      t.notOk(list.some((e) => e.user === 'mallory@example.com'), 'nothing was stored for mallory')
+      upstream.clear()
+      await call(gw, 'GET', '/api/projects/1/', { 'x-api-key': ADMIN.token })
+      t.equal(upstream.requests[0]?.headers.authorization, `Token ${ADMIN.token}`, 'the admin token still belongs to admin')
+    })
+
+    t.test('tokens expire after identity.token_lifetime unless --expires says otherwise', async (t) => {
+      const list = JSON.parse((await gw.cli(['token', 'list', '--json'])).stdout) as Array<{ user: string, expires: string }>
+      const first = list.find((e) => e.user === ANNOTATOR.email)
+      const days = (Date.parse(first?.expires ?? '') - Date.now()) / 86_400_000
+      t.ok(days > 89.9 && days <= 90, `the default lifetime is 90 days (${days.toFixed(2)})`)
+      t.equal((await gw.cli(['token', 'create', '--user', 'forever@example.com', '--expires', 'never'])).code, 0)
+      const forever = (JSON.parse((await gw.cli(['token', 'list', '--json'])).stdout) as Array<{ user: string, expires: string }>)
+        .find((e) => e.user === 'forever@example.com')
+      t.equal(forever?.expires, 'never')
+    })
+
+    t.test('listing and revoking need no encryption key', async (t) => {
+      const env = { ...gw.env }
+      delete env.LG_TEST_KEY
+      const list = await runCli(['token', 'list', '--config', gw.configFile], env)
+      t.equal(list.code, 0, list.stderr)
+      const create = await runCli(['token', 'create', '--user', 'x@example.com', '--upstream-token-stdin', '--config', gw.configFile], env, 'abcdefgh12')
+      t.equal(create.code, 1, 'token create needs it')
+      t.match(create.stderr, /LG_TEST_KEY is not set/)
     })
 
     t.test('an expired token gets 401', async (t) => {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
+import { createServer } from 'node:net'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { CLI, runCli } from '../support/gateway.js'
@@ -110,6 +111,47 @@ t.test('a broken configuration is reported whole, and nothing listens', async (t
   }
   const probe = await rawRequest(port, 'GET / HTTP/1.1\r\n\r\n', { tls: false }).catch((err: Error) => err)
   t.type(probe, Error, 'nothing listens on the configured port')
+})
+
+t.test('problems found only against the policies or the network are reported cleanly too', async (t) => {
+  const dir = tempDir(t)
+  const { file, port } = await exampleIn(dir)
+  const text = readFileSync(file, 'utf8')
+  writeFileSync(file, text.replace('default_role: null', 'default_role: wizard'))
+  const role = await runCli(['check', '--config', file], process.env)
+  t.equal(role.code, 1)
+  const line = text.split('\n').findIndex((l) => l.includes('default_role:')) + 1
+  t.match(role.stderr, new RegExp(`${file}:${line}:\\d+ /identity/default_role: no role "wizard"`))
+
+  writeFileSync(file, text)
+  const blocker = createServer().listen(port, '127.0.0.1')
+  await new Promise((resolve) => blocker.once('listening', resolve))
+  t.teardown(() => blocker.close())
+  const busy = await runCli(['serve', '--config', file], process.env)
+  t.equal(busy.code, 1)
+  t.match(busy.stderr, new RegExp(`labelgate: cannot listen on 127\\.0\\.0\\.1 port ${port} and \\d+: EADDRINUSE`))
+  t.notMatch(busy.stderr, /\n\s+at /, 'no stack trace')
+})
+
+t.test('a slow client is cut off near headers_timeout', async (t) => {
+  const dir = tempDir(t)
+  const { file, port } = await exampleIn(dir)
+  writeFileSync(file, readFileSync(file, 'utf8').replace('headers_timeout: 10s', 'headers_timeout: 1s'))
+  const server = serve(file)
+  t.teardown(() => { server.child.kill('SIGKILL') })
+  await server.listening
+  const started = Date.now()
+  const res = await new Promise<string>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false })
+    let data = ''
+    socket.on('secureConnect', () => socket.write('GET /-/healthz HTTP/1.1\r\nHost: localhost\r\n'))
+    socket.on('data', (d: Buffer) => { data += d.toString() })
+    socket.on('close', () => resolve(data))
+    socket.on('error', () => resolve(data))
+  })
+  const seconds = (Date.now() - started) / 1000
+  t.ok(seconds < 3.5, `closed after ${seconds.toFixed(1)} s`)
+  t.match(res, /^HTTP\/1\.1 408/)
 })
 
 t.test('every command answers --help and exits 0; misuse exits 2', async (t) => {

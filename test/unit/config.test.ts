@@ -71,7 +71,9 @@ t.test('secrets and choices are checked, each problem at its line', async (t) =>
     '  redis: { url: "redis://user:pw@redis:6379", password: { env: NOPE }, tls: { ca: ca.crt } }',
     '  embedded: { path: x }',
     '  encryption_key: { env: SHORT }',
-    'server: { trusted_proxies: [not-an-ip], public_origin: "http://x" }',
+    'server: { trusted_proxies: [not-an-ip], public_origin: "http://x", host: 999.1.1.1, port: 9000, http_redirect_port: 9000 }',
+    'policies: { dir: p }',
+    'log: { level: info }',
     ''
   ].join('\n'))
   const message = (() => { try { loadConfig(file, { env: { SHORT: 'abcd' } }); return '' } catch (e) { return (e as Error).message } })()
@@ -83,6 +85,26 @@ t.test('secrets and choices are checked, each problem at its line', async (t) =>
     /:5:\d+ \/identity\/embedded: choose one store/,
     /:6:\d+ \/identity\/encryption_key: the key must be 32 bytes/,
     /:7:\d+ \/server\/trusted_proxies\/0: must be an IP address or CIDR range/,
-    /:7:\d+ \/server\/public_origin: must be an https origin/
+    /:7:\d+ \/server\/public_origin: must be an https origin/,
+    /:7:\d+ \/server\/host: must be an IP address/,
+    /:7:\d+ \/server\/http_redirect_port: must differ from server.port/
   ]) t.match(message, re)
+})
+
+t.test('timeouts of zero are refused, and one bad section does not hide the others', async (t) => {
+  const dir = t.testdir({ 'c.crt': 'x', 'c.key': 'x' })
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, [
+    'tls: { cert: c.crt, key: c.key, min_version: 7 }',
+    'upstream: { url: "ftp://ls", timeouts: { connect: 0ms } }',
+    'server: { port: eighty }',
+    'identity: { default_role: 5, token_lifetime: forever }',
+    ''
+  ].join('\n'))
+  const message = (() => { try { loadConfig(file); return '' } catch (e) { return (e as Error).message } })()
+  t.match(message, /:1:\d+ \/tls\/min_version: must be one of TLSv1\.2, TLSv1\.3/)
+  t.match(message, /:2:\d+ \/upstream\/url: must use http:\/\/ or https:\/\//)
+  t.match(message, /:2:\d+ \/upstream\/timeouts\/connect: must be longer than 0/)
+  t.match(message, /:3:\d+ \/server\/port: must be integer/)
+  t.match(message, /:4:\d+ \/identity\/token_lifetime: must be a duration such as 90d, or never/)
 })

@@ -101,6 +101,8 @@ t.test('policy mistakes are all reported with file, line and column', async (t) 
   const second = (() => { try { loadPolicies(join(dir, 'fixed')); return '' } catch (e) { return (e as Error).message } })()
   t.match(second, /annotator\.yaml:5:20 \/rules\/0\/methods\/1: must be one of GET, HEAD, POST, PUT, PATCH, DELETE/)
   t.match(second, /annotator\.yaml:12:5 \/rules\/1\/colour: unknown option "colour"/)
+  t.match(second, /annotator\.yaml:7:9 \/rules\/0\/paths\/0: bad path template/, 'semantic problems come in the same run')
+  t.match(second, /annotator\.yaml:8:9 \/rules\/1\/id: rule id "a" is used twice/)
 })
 
 t.test('semantic policy problems: bad templates and duplicate rule ids', async (t) => {
