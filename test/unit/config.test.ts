@@ -8,6 +8,19 @@ import { REPO_ROOT } from '../support/tmp.js'
 
 const EXAMPLE = join(REPO_ROOT, 'gateway.example.yaml')
 
+/** Writes a configuration beside two placeholder certificate files and returns loadConfig's message. */
+function problemsOf (t: { testdir: (files: Record<string, string>) => string }, lines: string[], env: NodeJS.ProcessEnv = {}): string {
+  const dir = t.testdir({ 'c.crt': 'x', 'c.key': 'x' })
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, lines.join('\n') + '\n')
+  try {
+    loadConfig(file, { env })
+    return ''
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
 function optionNames (schema: TSchema, out = new Set<string>()): Set<string> {
   const s = schema as { properties?: Record<string, TSchema>, anyOf?: TSchema[] }
   for (const [name, inner] of Object.entries(s.properties ?? {})) {
@@ -62,9 +75,7 @@ log: { level: debug }
 })
 
 t.test('secrets and choices are checked, each problem at its line', async (t) => {
-  const dir = t.testdir({ 'c.crt': 'x', 'c.key': 'x' })
-  const file = join(dir, 'gateway.yaml')
-  writeFileSync(file, [
+  const message = problemsOf(t, [
     'tls: { cert: c.crt, key: c.key }',
     'upstream: { url: "http://ls:8080/api" }',
     'identity:',
@@ -73,10 +84,8 @@ t.test('secrets and choices are checked, each problem at its line', async (t) =>
     '  encryption_key: { env: SHORT }',
     'server: { trusted_proxies: [not-an-ip], public_origin: "http://x", host: 999.1.1.1, port: 9000, http_redirect_port: 9000 }',
     'policies: { dir: p }',
-    'log: { level: info }',
-    ''
-  ].join('\n'))
-  const message = (() => { try { loadConfig(file, { env: { SHORT: 'abcd' } }); return '' } catch (e) { return (e as Error).message } })()
+    'log: { level: info }'
+  ], { SHORT: 'abcd' })
   for (const re of [
     /:2:\d+ \/upstream\/url: must be an origin without path/,
     /:4:\d+ \/identity\/redis\/url: must not hold credentials/,
@@ -92,16 +101,12 @@ t.test('secrets and choices are checked, each problem at its line', async (t) =>
 })
 
 t.test('timeouts of zero are refused, and one bad section does not hide the others', async (t) => {
-  const dir = t.testdir({ 'c.crt': 'x', 'c.key': 'x' })
-  const file = join(dir, 'gateway.yaml')
-  writeFileSync(file, [
+  const message = problemsOf(t, [
     'tls: { cert: c.crt, key: c.key, min_version: 7 }',
     'upstream: { url: "ftp://ls", timeouts: { connect: 0ms } }',
     'server: { port: eighty }',
-    'identity: { default_role: 5, token_lifetime: forever }',
-    ''
-  ].join('\n'))
-  const message = (() => { try { loadConfig(file); return '' } catch (e) { return (e as Error).message } })()
+    'identity: { default_role: 5, token_lifetime: forever }'
+  ])
   t.match(message, /:1:\d+ \/tls\/min_version: must be one of TLSv1\.2, TLSv1\.3/)
   t.match(message, /:2:\d+ \/upstream\/url: must use http:\/\/ or https:\/\//)
   t.match(message, /:2:\d+ \/upstream\/timeouts\/connect: must be longer than 0/)
