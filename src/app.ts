@@ -94,7 +94,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accessPlugin, { authenticator, policies: deps.policies })
   // 4. The gateway's own routes, then everything else to Label Studio.
   registerInternalRoutes(app, deps.store)
-  await app.register(proxyPlugin, { upstream: config.upstream, isTrusted })
+  await app.register(proxyPlugin, { upstream: config.upstream, filters: config.filters, isTrusted })
 
   app.addHook('onResponse', async (request, reply) => logAccess(request, reply))
   app.addHook('onRequestAbort', async (request) => {

@@ -47,6 +47,8 @@ export function handleError (raw: FastifyError, request: FastifyRequest, reply: 
   if (err.statusCode >= 500) request.log.warn({ err: raw, code: err.code }, 'request failed')
   if (err.statusCode === 401) reply.header('www-authenticate', 'Token realm="labelgate", Bearer realm="labelgate"')
   reply.header('x-request-id', request.id)
+  // A body refused half-read leaves the connection in an unknown state: never reuse it.
+  if (err.code === 'LG_ERR_REQUEST_BODY_TOO_LARGE') reply.header('connection', 'close')
   reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err, request.id))
 }
 

@@ -26,6 +26,18 @@ export const LG_ERR_AUTH_INVALID = createError(
   'LG_ERR_AUTH_INVALID', 'The credential is not valid', 401)
 export const LG_ERR_POLICY_DENIED = createError(
   'LG_ERR_POLICY_DENIED', 'Your role may not %s %s', 403)
+export const LG_ERR_POLICY_FIELD_DENIED = createError(
+  'LG_ERR_POLICY_FIELD_DENIED', 'Fields your role may not send: %s', 400)
+export const LG_ERR_POLICY_QUERY_DENIED = createError(
+  'LG_ERR_POLICY_QUERY_DENIED', 'Query parameters your role may not send: %s', 400)
+export const LG_ERR_REQUEST_NOT_JSON = createError(
+  'LG_ERR_REQUEST_NOT_JSON', 'This route takes a JSON body (Content-Type: application/json): %s', 415)
+export const LG_ERR_REQUEST_BAD_JSON = createError(
+  'LG_ERR_REQUEST_BAD_JSON', 'The JSON body is not acceptable: %s', 400)
+export const LG_ERR_REQUEST_BODY_TOO_LARGE = createError(
+  'LG_ERR_REQUEST_BODY_TOO_LARGE', 'The body is larger than this route accepts (%s bytes)', 413)
+export const LG_ERR_UPSTREAM_BAD_RESPONSE = createError(
+  'LG_ERR_UPSTREAM_BAD_RESPONSE', 'Label Studio sent a response the gateway cannot filter', 502)
 export const LG_ERR_TOKEN_STORE_UNAVAILABLE = createError(
   'LG_ERR_TOKEN_STORE_UNAVAILABLE', 'The identity store is unavailable; try again shortly', 503)
 export const LG_ERR_UPSTREAM_UNREACHABLE = createError(

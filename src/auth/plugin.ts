@@ -1,6 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { LG_ERR_AUTH_INVALID, LG_ERR_AUTH_MISSING, LG_ERR_POLICY_DENIED, withDetail } from '../errors.js'
+import {
+  LG_ERR_AUTH_INVALID, LG_ERR_AUTH_MISSING, LG_ERR_POLICY_DENIED, LG_ERR_POLICY_QUERY_DENIED, withDetail
+} from '../errors.js'
+import { refusedParams } from '../policy/query.js'
 import { evaluate } from '../policy/evaluate.js'
 import type { PolicySet } from '../policy/compile.js'
 import type { Authenticator } from './authenticate.js'
@@ -32,7 +35,11 @@ async function access (app: FastifyInstance, options: AccessOptions): Promise<vo
     const path = gate.target?.path ?? '/'
     const decision = evaluate(options.policies(), principal.role, request.method, path)
     gate.decision = decision
-    if (decision.granted) return
+    if (decision.granted) {
+      const refused = decision.rule?.query ? refusedParams(gate.target?.query ?? '', decision.rule.query) : []
+      if (refused.length > 0) throw withDetail(new LG_ERR_POLICY_QUERY_DENIED(refused.join(', ')), 'query')
+      return
+    }
     if (found.credential === null) throw withDetail(new LG_ERR_AUTH_MISSING(), decision.reason ?? 'denied')
     throw withDetail(new LG_ERR_POLICY_DENIED(request.method, 'this path'), decision.reason ?? 'denied')
   })

@@ -100,11 +100,16 @@ function resolveConfig (
     upstream: guarded(() => resolveUpstream(raw, c)),
     identity: guarded(() => resolveIdentity(raw, c, options)),
     policies: guarded(() => ({ dir: resolve(c.baseDir, raw.policies.dir) })),
+    filters: guarded(() => ({
+      requestMaxBytes: raw.filters.request_max_bytes,
+      responseMaxBytes: raw.filters.response_max_bytes,
+      dropFields: new Set(raw.filters.drop_fields)
+    })),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, log } = sections
-  if (!server || !tls || !upstream || !identity || !policies || !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, log }
+  const { server, tls, upstream, identity, policies, filters, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !filters || !log) return null
+  return { file: c.source.file, server, tls, upstream, identity, policies, filters, log }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {

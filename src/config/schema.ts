@@ -115,6 +115,23 @@ const Policies = Type.Object({
   dir: Type.String({ minLength: 1, default: 'policies' })
 }, strict)
 
+/**
+ * Keys that no role ever sees in a filtered response, at any depth: storage credentials that some
+ * Label Studio versions return, webhook headers (they carry the receiver's secrets), the basic-auth
+ * password for task media, invite and API tokens, and tracebacks (CVE-2025-25297's exfiltration channel).
+ */
+export const DEFAULT_DROP_FIELDS = [
+  'aws_access_key_id', 'aws_secret_access_key', 'aws_session_token', 'aws_sse_kms_key_id',
+  'google_application_credentials', 'account_key', 'sas_token', 'password', 'client_secret',
+  'basic_auth_pass', 'task_data_password', 'headers', 'token', 'invite_url', 'traceback'
+]
+
+const Filters = Type.Object({
+  request_max_bytes: Type.Integer({ minimum: 1, default: 1048576, description: 'largest JSON body parsed for a field check' }),
+  response_max_bytes: Type.Integer({ minimum: 1, default: 16777216, description: 'largest response filtered; larger: 502' }),
+  drop_fields: Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: DEFAULT_DROP_FIELDS })
+}, strict)
+
 const Log = Type.Object({
   level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info'
@@ -127,6 +144,7 @@ export const GatewayConfigSchema = Type.Object({
   upstream: Upstream,
   identity: section(Identity),
   policies: section(Policies),
+  filters: section(Filters),
   log: section(Log)
 }, strict)
 

@@ -31,7 +31,10 @@ export function parseYamlSource (file: string, text: string): { source: YamlSour
     const pos = issue.linePos?.[0] ?? { line: 1, col: 1 }
     let message = (issue.message.split('\n')[0] ?? issue.message).replace(/ at line \d+, column \d+:?$/, '')
     if (issue.code === 'DUPLICATE_KEY') message = `duplicate key ${keyAt(text, issue.pos[0])}`
-    else if (/flow/i.test(message)) message += ' (inside [ ] and { }, a value such as /api/tasks/{id} must be quoted)'
+    else if (/flow/i.test(message)) {
+      message += ' (inside [ ] lists, quote a value holding { } or [ ], such as "/api/tasks/{id}" or "a[].b",' +
+        ' or write one "- " item per line)'
+    }
     problems.push({ file, line: pos.line, col: pos.col, path: '', message })
   }
   return { source: { file, doc, lineCounter }, problems }

@@ -55,5 +55,6 @@ export interface GatewayConfig {
     defaultRole: string | null
   }
   policies: { dir: string }
+  filters: { requestMaxBytes: number, responseMaxBytes: number, dropFields: ReadonlySet<string> }
   log: { level: string }
 }

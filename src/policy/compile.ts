@@ -1,9 +1,20 @@
-import { problemAt, type Problem, type YamlSource } from '../config/source-map.js'
+import { problemAt, type PathSegment, type Problem, type YamlSource } from '../config/source-map.js'
+import { compileFields, parseFieldPath, type FieldNode } from './fields.js'
+import { compileQuerySpec, type QuerySpec, type RawQuerySpec } from './query.js'
 import { parseTemplate, compareSpecificity, type PathTemplate } from './template.js'
 import type { RawPolicyFile, RawRule, PolicyMethod } from './schema.js'
 
 // Policies compiled into immutable lookup structures: the request path never parses YAML or a
 // template. Every compiled rule keeps its file and line so that decisions can say where they came from.
+
+export interface CompiledRequestSpec {
+  body: 'object' | 'array' | 'any'
+  fields: FieldNode
+  /** The list as written, for explain and diff. */
+  fieldList: readonly string[]
+  contentTypes: ReadonlySet<'json' | 'form' | 'multipart'>
+  maxBytes: number | null
+}
 
 export interface CompiledRule {
   id: string
@@ -12,6 +23,12 @@ export interface CompiledRule {
   line: number
   methods: ReadonlySet<PolicyMethod>
   templates: readonly PathTemplate[]
+  /** Allowed query parameters; null: any query. */
+  query: ReadonlyMap<string, QuerySpec> | null
+  /** The query specs as written, for explain and diff. */
+  queryList: Readonly<Record<string, RawQuerySpec>> | null
+  request: CompiledRequestSpec | null
+  response: { fields: FieldNode, fieldList: readonly string[] } | null
 }
 
 export interface CompiledRole {
@@ -59,11 +76,62 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
     // HEAD is a GET without a body: wherever GET is allowed, so is HEAD.
     if (methods.has('GET')) methods.add('HEAD')
     const line = source.lineCounter.linePos(nodeOffset(source, r)).line
+    const at = (...path: PathSegment[]): PathSegment[] => ['rules', r, ...path]
+    const query = compileQuery(source, rule, at, problems)
+    const requestFields = checkFieldPaths(source, rule.request?.fields, at('request', 'fields'), problems)
+    const responseFields = checkFieldPaths(source, rule.response?.fields, at('response', 'fields'), problems)
     rules.push(Object.freeze({
-      id: rule.id, role: raw.role, file: source.file, line, methods, templates: Object.freeze(templates)
+      id: rule.id,
+      role: raw.role,
+      file: source.file,
+      line,
+      methods,
+      templates: Object.freeze(templates),
+      query,
+      queryList: rule.query ? Object.freeze({ ...rule.query }) : null,
+      request: rule.request && requestFields
+        ? Object.freeze({
+          body: rule.request.body,
+          fields: compileFields(requestFields),
+          fieldList: Object.freeze(requestFields),
+          contentTypes: new Set(rule.request.content_types),
+          maxBytes: rule.request.max_bytes ?? null
+        })
+        : null,
+      response: rule.response && responseFields
+        ? Object.freeze({ fields: compileFields(responseFields), fieldList: Object.freeze(responseFields) })
+        : null
     }))
   })
   return Object.freeze({ name: raw.role, description: raw.description, file: source.file, rules: Object.freeze(rules) })
+}
+
+function checkFieldPaths (
+  source: YamlSource, paths: readonly string[] | undefined, at: PathSegment[], problems: Problem[]
+): string[] | null {
+  if (!Array.isArray(paths)) return null
+  let ok = true
+  paths.forEach((path, i) => {
+    const parsed = typeof path === 'string' ? parseFieldPath(path) : { error: 'must be a string' }
+    if ('error' in parsed) {
+      ok = false
+      problems.push(problemAt(source, [...at, i], `bad field path "${String(path)}": ${parsed.error}`))
+    }
+  })
+  return ok ? [...paths] : null
+}
+
+function compileQuery (
+  source: YamlSource, rule: RawRule, at: (...p: PathSegment[]) => PathSegment[], problems: Problem[]
+): ReadonlyMap<string, QuerySpec> | null {
+  if (!rule.query || typeof rule.query !== 'object') return null
+  const specs = new Map<string, QuerySpec>()
+  for (const [name, raw] of Object.entries(rule.query)) {
+    const spec = compileQuerySpec(raw)
+    if ('error' in spec) problems.push(problemAt(source, at('query', name), `query parameter "${name}": ${spec.error}`))
+    else specs.set(name, spec)
+  }
+  return specs
 }
 
 function isWellFormed (rule: unknown): rule is RawRule {

@@ -7,12 +7,37 @@ const strict = { additionalProperties: false } as const
 export const POLICY_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 export type PolicyMethod = typeof POLICY_METHODS[number]
 
-/** One grant: these methods on these path templates. */
+/** A query parameter's allowed values: int, bool, any, dm-filters, a list of literals, or a pattern. */
+export const QuerySpecSchema = Type.Union([
+  Type.String(),
+  Type.Array(Type.String(), { minItems: 1 }),
+  Type.Object({ pattern: Type.String({ minLength: 1 }) }, strict)
+], { description: 'int, bool, any, dm-filters, a list of values, or {pattern: ...}' })
+
+/** The body a rule accepts: JSON of this top-level shape, holding only these fields. */
+export const RequestSpecSchema = Type.Object({
+  body: Type.Union([Type.Literal('object'), Type.Literal('array'), Type.Literal('any')], { default: 'object' }),
+  fields: Type.Array(Type.String(), { uniqueItems: true }),
+  content_types: Type.Array(Type.Union([Type.Literal('json'), Type.Literal('form'), Type.Literal('multipart')]), {
+    minItems: 1, uniqueItems: true, default: ['json']
+  }),
+  max_bytes: Type.Optional(Type.Integer({ minimum: 1 }))
+}, strict)
+
+/** The fields of one item of the response that reach the client. */
+export const ResponseSpecSchema = Type.Object({
+  fields: Type.Array(Type.String(), { uniqueItems: true })
+}, strict)
+
+/** One grant: these methods on these path templates, with optional query, body and response lists. */
 export const RuleSchema = Type.Object({
   id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'unique within the role, kebab-case' }),
   description: Type.Optional(Type.String()),
   methods: Type.Array(Type.Union(POLICY_METHODS.map((m) => Type.Literal(m))), { minItems: 1, uniqueItems: true }),
-  paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true })
+  paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true }),
+  query: Type.Optional(Type.Record(Type.String(), QuerySpecSchema)),
+  request: Type.Optional(RequestSpecSchema),
+  response: Type.Optional(ResponseSpecSchema)
 }, strict)
 
 export const PolicyFileSchema = Type.Object({

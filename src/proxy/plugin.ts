@@ -8,10 +8,12 @@ import type { GatewayConfig } from '../config/types.js'
 import type { GateState } from '../types/fastify.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { mapUpstreamError } from './upstream-errors.js'
+import { checkRequestBody, filtersResponse, sendFiltered } from './bodies.js'
 import { parseHostHeader } from '../edge/host.js'
 
 export interface ProxyOptions {
   upstream: GatewayConfig['upstream']
+  filters: GatewayConfig['filters']
   isTrusted: (address: string | undefined) => boolean
 }
 
@@ -50,6 +52,9 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
     host: parseHostHeader(request.headers.host) === null ? undefined : request.headers.host,
     upstreamAuthorization: request.gate.principal?.upstreamAuthorization ?? null
   })
+  // A response that must be filtered is asked for without compression, so that it can be read.
+  const rule = request.gate.decision?.rule
+  if (rule?.response) delete out['accept-encoding']
   // reply-from has set these two for the upstream connection; keep its values.
   out.host = headers.host
   if (headers['content-length'] !== undefined) out['content-length'] = headers['content-length']
@@ -57,6 +62,9 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
 }
 
 async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void> {
+  // Every body reaches the proxy as a stream: Fastify's own text parser would otherwise turn
+  // text/plain bodies into strings that skip the stream handling.
+  app.removeContentTypeParser('text/plain')
   const agent = createUpstreamAgent(options.upstream)
   app.addHook('onClose', async () => { await agent.close() })
 
@@ -67,6 +75,8 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
     disableRequestLogging: true,
     internalRewriteLocationHeader: false,
     preHandler: async (request: FastifyRequest) => {
+      const rule = request.gate.decision?.rule
+      if (rule) await checkRequestBody(request, rule, options.filters)
       request.gate.upstream = { start: performance.now(), statusCode: null, ms: null }
     },
     replyOptions: {
@@ -81,6 +91,12 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
         if (upstream) {
           upstream.statusCode = res.statusCode
           upstream.ms = Math.round((performance.now() - upstream.start) * 10) / 10
+        }
+        const rule = request.gate.decision?.rule
+        if (rule && filtersResponse(rule, request.method, res.statusCode)) {
+          sendFiltered(reply, rule, res.stream, options.filters)
+            .catch((err: unknown) => reply.send(mapUpstreamError(err)))
+          return
         }
         reply.send(res.stream)
       },

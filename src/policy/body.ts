@@ -1,0 +1,69 @@
+import { parse as parseJsonAst, iterator, type ObjectNode } from '@humanwhocodes/momoa'
+import { safeParse as parseContentType } from 'fast-content-type-parse'
+import { refusedFields } from './fields.js'
+import type { CompiledRequestSpec } from './compile.js'
+
+// Request bodies of rules with a field list: the media type read strictly, JSON parsed strictly,
+// the top level and the fields checked. Pure: the same code serves the gateway, `policy test`
+// and `policy explain`.
+
+export type BodyKind = 'json' | 'form' | 'multipart'
+
+const KINDS: Record<string, BodyKind> = {
+  'application/json': 'json',
+  'application/x-www-form-urlencoded': 'form',
+  'multipart/form-data': 'multipart'
+}
+
+/** Reads Content-Type as RFC 9110 says (case, whitespace, parameters); null when it is not one of ours. */
+export function bodyKind (header: string | undefined): BodyKind | { error: string } {
+  if (header === undefined) return { error: 'no Content-Type' }
+  const { type, parameters } = parseContentType(header)
+  const kind = KINDS[type]
+  if (kind === undefined) return { error: type === '' ? 'a malformed Content-Type' : `Content-Type ${type}` }
+  const charset = parameters.charset?.toLowerCase()
+  if (kind === 'json' && charset !== undefined && charset !== 'utf-8') return { error: `charset ${charset}` }
+  return kind
+}
+
+/** JSON.parse, but a key that appears twice in one object is an error rather than a silent overwrite. */
+export function parseStrictJson (text: string): { value: unknown } | { error: string } {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    return { error: `not valid JSON (${(err as Error).message})` }
+  }
+  if (typeof value === 'object' && value !== null) {
+    // Only containers can hide a duplicate key; the AST keeps every member as written.
+    for (const { node } of iterator(parseJsonAst(text, { mode: 'json' }))) {
+      if (node.type !== 'Object') continue
+      const seen = new Set<string>()
+      for (const member of (node as ObjectNode).members) {
+        const name = member.name.type === 'String' ? member.name.value : member.name.name
+        if (seen.has(name)) return { error: `the key "${name}" appears twice in one object` }
+        seen.add(name)
+      }
+    }
+  }
+  return { value }
+}
+
+export type BodyCheck =
+  | { ok: true, value: unknown }
+  | { ok: false, kind: 'shape' | 'json', message: string }
+  | { ok: false, kind: 'fields', refused: string[] }
+
+/** Checks a JSON body against a rule's request spec. */
+export function checkJsonBody (spec: CompiledRequestSpec, text: string): BodyCheck {
+  const parsed = parseStrictJson(text)
+  if ('error' in parsed) return { ok: false, kind: 'json', message: parsed.error }
+  const value = parsed.value
+  const isArray = Array.isArray(value)
+  const isObject = typeof value === 'object' && value !== null && !isArray
+  if (spec.body === 'object' && !isObject) return { ok: false, kind: 'shape', message: 'the top level must be an object' }
+  if (spec.body === 'array' && !isArray) return { ok: false, kind: 'shape', message: 'the top level must be an array' }
+  const refused = refusedFields(value, spec.fields)
+  if (refused.length > 0) return { ok: false, kind: 'fields', refused }
+  return { ok: true, value }
+}

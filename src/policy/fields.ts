@@ -1,0 +1,150 @@
+// Field allowlists over JSON values. Pure: no Fastify, no I/O.
+//
+// A list such as [id, data.text, annotations[].result, meta.*] compiles into a tree. A named field
+// keeps its whole subtree; `a[]` walks the elements of array `a`; `*` stands for any key. Arrays
+// met where the tree expects an object are walked element by element with the same node, so a
+// field list describes one item whether it arrives alone or in a list.
+
+export interface FieldNode {
+  /** The whole subtree is allowed. */
+  all: boolean
+  children: Map<string, FieldNode>
+  /** For `*`: any key not named in `children`. */
+  any: FieldNode | null
+  /** For `[]`: the elements of an array. */
+  items: FieldNode | null
+}
+
+export interface FieldSegment { key: string, array: boolean }
+
+const SEGMENT = /^([A-Za-z0-9_$@:-]+|\*)(\[\])?$/
+
+export function parseFieldPath (text: string): FieldSegment[] | { error: string } {
+  if (text === '') return { error: 'is empty' }
+  const segments: FieldSegment[] = []
+  for (const part of text.split('.')) {
+    const match = SEGMENT.exec(part)
+    if (!match) return { error: `segment "${part}" is neither a name, * nor name[]` }
+    segments.push({ key: match[1] as string, array: match[2] !== undefined })
+  }
+  return segments
+}
+
+function node (): FieldNode {
+  return { all: false, children: new Map(), any: null, items: null }
+}
+
+/** Compiles field paths already checked with parseFieldPath. */
+export function compileFields (paths: readonly string[]): FieldNode {
+  const root = node()
+  for (const path of paths) {
+    const segments = parseFieldPath(path)
+    if ('error' in segments) throw new TypeError(`field path "${path}" ${segments.error}`)
+    let at = root
+    for (const { key, array } of segments) {
+      if (at.all) break
+      let next: FieldNode
+      if (key === '*') next = at.any ??= node()
+      else {
+        next = at.children.get(key) ?? node()
+        at.children.set(key, next)
+      }
+      if (array) next = next.items ??= node()
+      at = next
+    }
+    at.all = true
+  }
+  return root
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function join (path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`
+}
+
+/** The field paths of `value` that the allowlist does not allow, in template form (`a[].b`). */
+export function refusedFields (value: unknown, allowed: FieldNode): string[] {
+  const refused = new Set<string>()
+  walkRequest(value, allowed, '', refused)
+  return [...refused]
+}
+
+function walkRequest (value: unknown, at: FieldNode, path: string, refused: Set<string>): void {
+  if (at.all) return
+  if (Array.isArray(value)) {
+    for (const element of value) walkRequest(element, at.items ?? at, `${path}[]`, refused)
+    return
+  }
+  if (!isObject(value)) {
+    // A scalar where the list names fields inside it: the client sent a shape the policy does not know.
+    if (path !== '') refused.add(path)
+    return
+  }
+  for (const [key, inner] of Object.entries(value)) {
+    const next = at.children.get(key) ?? at.any
+    if (next) walkRequest(inner, next, join(path, key), refused)
+    else refused.add(join(path, key))
+  }
+}
+
+/** A copy of `value` holding only allowed fields; undefined when nothing of it is allowed. */
+export function keepFields (value: unknown, at: FieldNode): unknown {
+  if (at.all) return value
+  if (Array.isArray(value)) {
+    const next = at.items ?? at
+    const out: unknown[] = []
+    for (const element of value) {
+      const kept = keepFields(element, next)
+      if (kept !== undefined) out.push(kept)
+    }
+    return out
+  }
+  if (!isObject(value)) return undefined
+  const out: Record<string, unknown> = {}
+  for (const [key, inner] of Object.entries(value)) {
+    const next = at.children.get(key) ?? at.any
+    if (!next) continue
+    const kept = keepFields(inner, next)
+    if (kept !== undefined) out[key] = kept
+  }
+  return out
+}
+
+// Label Studio's list envelopes: the field list describes one item, the envelope keeps its counts.
+const ENVELOPES: Array<{ items: string, marker: string, keep: string[] }> = [
+  { items: 'results', marker: 'count', keep: ['count', 'next', 'previous'] },
+  { items: 'tasks', marker: 'total', keep: ['total', 'total_annotations', 'total_predictions'] }
+]
+
+/** Filters a whole response body: array roots and paginated envelopes need nothing in the policy. */
+export function filterResponse (body: unknown, allowed: FieldNode): unknown {
+  if (isObject(body) && !allowed.all) {
+    for (const envelope of ENVELOPES) {
+      const items = body[envelope.items]
+      if (Array.isArray(items) && envelope.marker in body && !allowed.children.has(envelope.items)) {
+        const out: Record<string, unknown> = {}
+        for (const key of envelope.keep) if (key in body) out[key] = body[key]
+        out[envelope.items] = keepFields(items, allowed)
+        return out
+      }
+    }
+  }
+  return keepFields(body, allowed) ?? {}
+}
+
+/** Removes, in place and at any depth, every key named in `keys`. */
+export function dropKeys (value: unknown, keys: ReadonlySet<string>): void {
+  if (keys.size === 0) return
+  if (Array.isArray(value)) {
+    for (const element of value) dropKeys(element, keys)
+    return
+  }
+  if (!isObject(value)) return
+  for (const key of Object.keys(value)) {
+    if (keys.has(key)) delete value[key]
+    else dropKeys(value[key], keys)
+  }
+}

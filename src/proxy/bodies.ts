@@ -1,0 +1,116 @@
+import type { Readable } from 'node:stream'
+import type { FastifyRequest } from 'fastify'
+import type { GatewayConfig } from '../config/types.js'
+import {
+  LG_ERR_POLICY_FIELD_DENIED, LG_ERR_REQUEST_BAD_JSON, LG_ERR_REQUEST_BODY_TOO_LARGE, LG_ERR_REQUEST_NOT_JSON,
+  LG_ERR_UPSTREAM_BAD_RESPONSE, withDetail
+} from '../errors.js'
+import { bodyKind, checkJsonBody } from '../policy/body.js'
+import { dropKeys, filterResponse } from '../policy/fields.js'
+import type { CompiledRule } from '../policy/compile.js'
+
+// The two places where the gateway reads bodies instead of streaming them: requests on rules with
+// a request field list, and successful responses on rules with a response field list.
+
+/**
+ * Reads a whole stream, or returns null as soon as it passes `limit` bytes. The rest is then read
+ * and discarded, so that the client can still read the refusal instead of a reset connection.
+ */
+export async function readLimited (stream: Readable, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length
+    if (size > limit) {
+      stream.resume()
+      return null
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** The request body as bytes, however Fastify holds it; null when there is none. */
+async function requestBytes (body: unknown, limit: number): Promise<Buffer | null | 'too-large'> {
+  if (body === undefined || body === null) return null
+  const raw = isStream(body) ? await readLimited(body, limit) : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
+  if (raw === null || raw.length > limit) return 'too-large'
+  return raw
+}
+
+function isStream (value: unknown): value is Readable {
+  return typeof value === 'object' && value !== null && typeof (value as Readable).pipe === 'function'
+}
+
+/**
+ * Applies a rule's request spec. Afterwards `request.body` holds the parsed value, and the proxy
+ * forwards the gateway's own serialisation of it, never the client's bytes.
+ */
+export async function checkRequestBody (request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']): Promise<void> {
+  const spec = rule.request
+  if (spec === null || request.body === undefined || request.body === null) return
+  const kind = bodyKind(request.headers['content-type'])
+  if (typeof kind === 'string' && kind !== 'json' && spec.contentTypes.has(kind) && isStream(request.body)) return
+  if (typeof kind !== 'string' || kind !== 'json') {
+    throw withDetail(new LG_ERR_REQUEST_NOT_JSON(typeof kind === 'string' ? `not ${kind}` : kind.error), 'content-type')
+  }
+  const limit = spec.maxBytes ?? filters.requestMaxBytes
+  const raw = await requestBytes(request.body, limit)
+  if (raw === null) return
+  if (raw === 'too-large') throw withDetail(new LG_ERR_REQUEST_BODY_TOO_LARGE(String(limit)), 'request-body-size')
+  const result = checkJsonBody(spec, raw.toString('utf8'))
+  if (result.ok) {
+    request.body = result.value
+    // The forwarded body is the gateway's JSON, so its media type is the canonical one too.
+    request.raw.headers['content-type'] = 'application/json'
+    return
+  }
+  if (result.kind === 'fields') throw withDetail(new LG_ERR_POLICY_FIELD_DENIED(result.refused.join(', ')), 'request-fields')
+  throw withDetail(new LG_ERR_REQUEST_BAD_JSON(result.message), `request-${result.kind}`)
+}
+
+/** True when this response must be buffered and filtered rather than streamed. */
+export function filtersResponse (rule: CompiledRule | null | undefined, method: string, status: number): boolean {
+  return rule?.response != null && method !== 'HEAD' && status >= 200 && status < 300 && status !== 204
+}
+
+/**
+ * Filters a successful upstream response through the rule's response field list and the global
+ * drop list. Anything the gateway cannot read as JSON, or that is too large, is never passed on.
+ */
+/** The parts of a reply that filtering uses, whichever server type Fastify runs on. */
+interface FilteredReply {
+  getHeader: (name: string) => unknown
+  removeHeader: (name: string) => unknown
+  type: (contentType: string) => FilteredReply
+  send: (payload: unknown) => unknown
+}
+
+export async function sendFiltered (
+  reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters']
+): Promise<void> {
+  // The upstream's headers are already on the reply.
+  const contentType = reply.getHeader('content-type')
+  const encoding = reply.getHeader('content-encoding')
+  const fail = (detail: string): void => {
+    stream.destroy()
+    reply.removeHeader('content-length')
+    reply.send(withDetail(new LG_ERR_UPSTREAM_BAD_RESPONSE(), detail))
+  }
+  const kind = bodyKind(typeof contentType === 'string' ? contentType : undefined)
+  if (kind !== 'json') return fail('response-not-json')
+  if (encoding !== undefined && encoding !== 'identity') return fail('response-encoded')
+  const raw = await readLimited(stream, filters.responseMaxBytes)
+  if (raw === null) return fail('response-too-large')
+  let value: unknown
+  try {
+    value = JSON.parse(raw.toString('utf8'))
+  } catch {
+    return fail('response-bad-json')
+  }
+  const kept = filterResponse(value, (rule.response as NonNullable<CompiledRule['response']>).fields)
+  dropKeys(kept, filters.dropFields)
+  reply.removeHeader('content-length')
+  reply.removeHeader('etag')
+  reply.type('application/json').send(JSON.stringify(kept))
+}
