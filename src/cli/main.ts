@@ -3,9 +3,12 @@ import closeWithGrace from 'close-with-grace'
 import { openIdentityStore } from '../identity/open-store.js'
 import { ListenError, startGateway } from '../server.js'
 import type { GatewayConfig } from '../config/types.js'
-import { CHECK_HELP, MAIN_HELP, SERVE_HELP, TOKEN_HELP, USER_HELP } from './usage.js'
+import { CHECK_HELP, MAIN_HELP, POLICY_HELP, SERVE_HELP, TOKEN_HELP, USER_HELP } from './usage.js'
 import { CliError, configPath, loadConfigOrFail, loadPoliciesOrFail } from './shared.js'
 import * as id from './identity-commands.js'
+import * as policy from './policy-commands.js'
+
+const print = (text: string): void => { process.stdout.write(text + '\n') }
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -15,10 +18,13 @@ const OPTIONS = {
   'upstream-token-stdin': { type: 'boolean' },
   role: { type: 'string' },
   projects: { type: 'string' },
-  json: { type: 'boolean' }
+  json: { type: 'boolean' },
+  body: { type: 'string' }
 } as const
 
-const HELP: Record<string, string> = { serve: SERVE_HELP, check: CHECK_HELP, token: TOKEN_HELP, user: USER_HELP }
+const HELP: Record<string, string> = {
+  serve: SERVE_HELP, check: CHECK_HELP, token: TOKEN_HELP, user: USER_HELP, policy: POLICY_HELP
+}
 
 async function serve (flags: { config?: string | undefined }): Promise<void> {
   const config = loadConfigOrFail(flags.config)
@@ -100,6 +106,18 @@ async function dispatch (command: string, sub: string | undefined, rest: string[
     case 'user disable': return await withStore(flags, (ctx) => id.userSetDisabled(ctx, rest[0], true))
     case 'user enable': return await withStore(flags, (ctx) => id.userSetDisabled(ctx, rest[0], false))
     case 'user list': return await withStore(flags, (ctx) => id.userList(ctx, values))
+    case 'policy test': {
+      const config = loadConfigOrFail(flags.config, { lazySecrets: true })
+      return policy.policyTest(config, loadPoliciesOrFail(config), rest, print)
+    }
+    case 'policy explain': {
+      const config = loadConfigOrFail(flags.config, { lazySecrets: true })
+      const role = values.role
+      if (typeof role !== 'string') throw new CliError('policy explain needs --role ROLE', 2)
+      const body = typeof values.body === 'string' ? values.body : undefined
+      return policy.policyExplain(loadPoliciesOrFail(config), role, rest[0], rest[1], body, print)
+    }
+    case 'policy diff': return policy.policyDiff(rest[0], rest[1], print)
     default: {
       const name = [command, sub].filter(Boolean).join(' ')
       throw new CliError(`unknown command "${name}"\n\n${HELP[command] ?? MAIN_HELP}`, 2)

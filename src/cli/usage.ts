@@ -9,6 +9,7 @@ Commands:
   check     [--config FILE]                  validate the configuration and the policies
   token     create|register|list|revoke      manage API tokens
   user      set|disable|enable|list          manage user role bindings
+  policy    test|explain|diff                test, explain and compare role policies
 
 Options for every command:
   --config FILE   the gateway configuration (default: $LABELGATE_CONFIG, else ./gateway.yaml)
@@ -58,4 +59,19 @@ export const USER_HELP = `Usage: labelgate user <set|disable|enable|list> [optio
   disable U     refuses every token of U until 'user enable U'
   enable U      lifts 'user disable'
   list [--json] shows every binding
+`
+
+export const POLICY_HELP = `Usage: labelgate policy <test|explain|diff> [options]
+
+  test CASES... [--config FILE]
+      Runs reviewers' case files (YAML files or folders of them) against the policies of the
+      configuration: each case is a request (role, method, path, headers, body) with the expected
+      decision, error code, refused fields, forwarded body and filtered response. Prints each
+      failure with its file and line, then "N passed, N failed"; exits 1 on any failure.
+  explain --role ROLE METHOD PATH [--body FILE] [--config FILE]
+      Tells which rule decides, where it is written, and what its query, request and response
+      lists do; with --body, what is forwarded or which fields are refused.
+  diff OLD_DIR NEW_DIR
+      Prints, role by role, the grants (+ added, - removed) and the field and query lists that
+      change (~). Exits 1 when the new policies grant anything the old ones did not.
 `

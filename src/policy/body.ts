@@ -49,21 +49,32 @@ export function parseStrictJson (text: string): { value: unknown } | { error: st
   return { value }
 }
 
-export type BodyCheck =
-  | { ok: true, value: unknown }
-  | { ok: false, kind: 'shape' | 'json', message: string }
-  | { ok: false, kind: 'fields', refused: string[] }
+/** Why a body was refused: the public error code, its message argument, and the refused fields. */
+export interface BodyRefusal {
+  code: 'LG_ERR_REQUEST_NOT_JSON' | 'LG_ERR_REQUEST_BAD_JSON' | 'LG_ERR_POLICY_FIELD_DENIED' | 'LG_ERR_REQUEST_BODY_TOO_LARGE'
+  message: string
+  refused?: string[]
+}
 
-/** Checks a JSON body against a rule's request spec. */
-export function checkJsonBody (spec: CompiledRequestSpec, text: string): BodyCheck {
+/** How a body on a rule with a request spec is handled: streamed unchecked (form, multipart), or read as JSON. */
+export function judgeContentType (spec: CompiledRequestSpec, header: string | undefined): 'stream' | 'json' | BodyRefusal {
+  const kind = bodyKind(header)
+  if (typeof kind !== 'string') return { code: 'LG_ERR_REQUEST_NOT_JSON', message: kind.error }
+  if (kind === 'json') return 'json'
+  if (spec.contentTypes.has(kind)) return 'stream'
+  return { code: 'LG_ERR_REQUEST_NOT_JSON', message: `not ${kind}` }
+}
+
+/** Checks a JSON body against a rule's request spec; returns the parsed value to forward. */
+export function judgeJson (spec: CompiledRequestSpec, text: string): { value: unknown } | BodyRefusal {
   const parsed = parseStrictJson(text)
-  if ('error' in parsed) return { ok: false, kind: 'json', message: parsed.error }
+  if ('error' in parsed) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: parsed.error }
   const value = parsed.value
   const isArray = Array.isArray(value)
   const isObject = typeof value === 'object' && value !== null && !isArray
-  if (spec.body === 'object' && !isObject) return { ok: false, kind: 'shape', message: 'the top level must be an object' }
-  if (spec.body === 'array' && !isArray) return { ok: false, kind: 'shape', message: 'the top level must be an array' }
+  if (spec.body === 'object' && !isObject) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: 'the top level must be an object' }
+  if (spec.body === 'array' && !isArray) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: 'the top level must be an array' }
   const refused = refusedFields(value, spec.fields)
-  if (refused.length > 0) return { ok: false, kind: 'fields', refused }
-  return { ok: true, value }
+  if (refused.length > 0) return { code: 'LG_ERR_POLICY_FIELD_DENIED', message: refused.join(', '), refused }
+  return { value }
 }

@@ -1,7 +1,7 @@
 import { problemAt, type PathSegment, type Problem, type YamlSource } from '../config/source-map.js'
 import { compileFields, parseFieldPath, type FieldNode } from './fields.js'
 import { compileQuerySpec, type QuerySpec, type RawQuerySpec } from './query.js'
-import { parseTemplate, compareSpecificity, type PathTemplate } from './template.js'
+import { parseTemplate, compareSpecificity, templatesOverlap, type PathTemplate } from './template.js'
 import type { RawPolicyFile, RawRule, PolicyMethod } from './schema.js'
 
 // Policies compiled into immutable lookup structures: the request path never parses YAML or a
@@ -103,7 +103,35 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
         : null
     }))
   })
+  findOverlaps(source, rules, problems)
   return Object.freeze({ name: raw.role, description: raw.description, file: source.file, rules: Object.freeze(rules) })
+}
+
+/**
+ * Two rules of one role that can match the same method and path are an error: which rule's field
+ * lists apply would depend on rule order, and a reviewer reading one rule would not see the other.
+ */
+function findOverlaps (source: YamlSource, rules: readonly CompiledRule[], problems: Problem[]): void {
+  rules.forEach((later, j) => {
+    for (const earlier of rules.slice(0, j)) {
+      const methods = [...later.methods].filter((m) => earlier.methods.has(m) && m !== 'HEAD')
+      if (methods.length === 0) continue
+      for (const [p, mine] of later.templates.entries()) {
+        const theirs = earlier.templates.find((t) => templatesOverlap(t, mine))
+        if (!theirs) continue
+        const index = rawIndex(source, j, mine.source, p)
+        problems.push(problemAt(source, ['rules', j, 'paths', index],
+          `${methods.join(', ')} ${mine.source} overlaps rule "${earlier.id}" (${theirs.source}): one request must match one rule`))
+      }
+    }
+  })
+}
+
+/** The index of a template in its rule's paths as written (compiled templates are reordered). */
+function rawIndex (source: YamlSource, rule: number, template: string, fallback: number): number {
+  const paths = source.doc.getIn(['rules', rule, 'paths']) as { items?: Array<{ value?: unknown }> } | undefined
+  const index = paths?.items?.findIndex((item) => item.value === template) ?? -1
+  return index === -1 ? fallback : index
 }
 
 function checkFieldPaths (

@@ -85,3 +85,23 @@ export function compareSpecificity (a: PathTemplate, b: PathTemplate): number {
   }
   return 0
 }
+
+function segmentsMeet (a: TemplateSegment, b: TemplateSegment): boolean {
+  if (a.kind === 'literal' && b.kind === 'literal') return a.text === b.text
+  if (a.kind === 'literal' && b.kind === 'param') return !b.int || DIGITS.test(a.text)
+  if (a.kind === 'param' && b.kind === 'literal') return !a.int || DIGITS.test(b.text)
+  return true
+}
+
+/** True when some path matches both templates. */
+export function templatesOverlap (a: PathTemplate, b: PathTemplate): boolean {
+  for (let i = 0; ; i++) {
+    const x = a.segments[i]
+    const y = b.segments[i]
+    if (x === undefined && y === undefined) return true
+    // A final ** takes one segment or more: it meets anything that still has a segment here.
+    if (x?.kind === 'rest') return y !== undefined
+    if (y?.kind === 'rest') return x !== undefined
+    if (x === undefined || y === undefined || !segmentsMeet(x, y)) return false
+  }
+}

@@ -1,11 +1,9 @@
 import type { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../config/types.js'
-import {
-  LG_ERR_POLICY_FIELD_DENIED, LG_ERR_REQUEST_BAD_JSON, LG_ERR_REQUEST_BODY_TOO_LARGE, LG_ERR_REQUEST_NOT_JSON,
-  LG_ERR_UPSTREAM_BAD_RESPONSE, withDetail
-} from '../errors.js'
-import { bodyKind, checkJsonBody } from '../policy/body.js'
+import * as errors from '../errors.js'
+import { LG_ERR_UPSTREAM_BAD_RESPONSE, withDetail } from '../errors.js'
+import { bodyKind, judgeContentType, judgeJson, type BodyRefusal } from '../policy/body.js'
 import { dropKeys, filterResponse } from '../policy/fields.js'
 import type { CompiledRule } from '../policy/compile.js'
 
@@ -42,6 +40,11 @@ function isStream (value: unknown): value is Readable {
   return typeof value === 'object' && value !== null && typeof (value as Readable).pipe === 'function'
 }
 
+function refusal (r: BodyRefusal): Error {
+  const Ctor = errors[r.code]
+  return withDetail(new Ctor(r.message), r.code === 'LG_ERR_POLICY_FIELD_DENIED' ? 'request-fields' : 'request-body')
+}
+
 /**
  * Applies a rule's request spec. Afterwards `request.body` holds the parsed value, and the proxy
  * forwards the gateway's own serialisation of it, never the client's bytes.
@@ -49,24 +52,18 @@ function isStream (value: unknown): value is Readable {
 export async function checkRequestBody (request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']): Promise<void> {
   const spec = rule.request
   if (spec === null || request.body === undefined || request.body === null) return
-  const kind = bodyKind(request.headers['content-type'])
-  if (typeof kind === 'string' && kind !== 'json' && spec.contentTypes.has(kind) && isStream(request.body)) return
-  if (typeof kind !== 'string' || kind !== 'json') {
-    throw withDetail(new LG_ERR_REQUEST_NOT_JSON(typeof kind === 'string' ? `not ${kind}` : kind.error), 'content-type')
-  }
+  const handling = judgeContentType(spec, request.headers['content-type'])
+  if (handling === 'stream' && isStream(request.body)) return
+  if (handling !== 'json' && handling !== 'stream') throw refusal(handling)
   const limit = spec.maxBytes ?? filters.requestMaxBytes
   const raw = await requestBytes(request.body, limit)
   if (raw === null) return
-  if (raw === 'too-large') throw withDetail(new LG_ERR_REQUEST_BODY_TOO_LARGE(String(limit)), 'request-body-size')
-  const result = checkJsonBody(spec, raw.toString('utf8'))
-  if (result.ok) {
-    request.body = result.value
-    // The forwarded body is the gateway's JSON, so its media type is the canonical one too.
-    request.raw.headers['content-type'] = 'application/json'
-    return
-  }
-  if (result.kind === 'fields') throw withDetail(new LG_ERR_POLICY_FIELD_DENIED(result.refused.join(', ')), 'request-fields')
-  throw withDetail(new LG_ERR_REQUEST_BAD_JSON(result.message), `request-${result.kind}`)
+  if (raw === 'too-large') throw refusal({ code: 'LG_ERR_REQUEST_BODY_TOO_LARGE', message: String(limit) })
+  const result = judgeJson(spec, raw.toString('utf8'))
+  if (!('value' in result)) throw refusal(result)
+  request.body = result.value
+  // The forwarded body is the gateway's JSON, so its media type is the canonical one too.
+  request.raw.headers['content-type'] = 'application/json'
 }
 
 /** True when this response must be buffered and filtered rather than streamed. */

@@ -1,0 +1,87 @@
+import type { CompiledRule, PolicySet } from './compile.js'
+
+// What a change to the policy folder grants or takes away, role by role. Pure.
+
+interface Grant {
+  /** Fields the body may hold; null: any body. */
+  request: readonly string[] | null
+  /** Fields the client sees; null: everything. */
+  response: readonly string[] | null
+  /** Query parameters allowed; null: any. */
+  query: readonly string[] | null
+}
+
+export interface RoleDiff {
+  role: string
+  lines: string[]
+  widened: boolean
+}
+
+function normalised (template: string): string {
+  return template.length > 1 && template.endsWith('/') ? template.slice(0, -1) : template
+}
+
+function grantsOf (rules: readonly CompiledRule[]): Map<string, Grant> {
+  const grants = new Map<string, Grant>()
+  for (const rule of rules) {
+    for (const method of rule.methods) {
+      // HEAD follows GET; listing it would double every read grant.
+      if (method === 'HEAD' && rule.methods.has('GET')) continue
+      for (const template of rule.templates) {
+        grants.set(`${method} ${normalised(template.source)}`, {
+          request: rule.request?.fieldList ?? null,
+          response: rule.response?.fieldList ?? null,
+          query: rule.queryList ? Object.keys(rule.queryList) : null
+        })
+      }
+    }
+  }
+  return grants
+}
+
+/** Compares one list of a grant; null stands for "anything", the widest list there is. */
+type List = readonly string[] | null
+
+function compareList (what: string, before: List, after: List): { text: string[], widened: boolean } {
+  if (before === null && after === null) return { text: [], widened: false }
+  if (before === null) return { text: [`${what}: now only ${after?.join(', ') || 'none'}`], widened: false }
+  if (after === null) return { text: [`${what}: now any`], widened: true }
+  const added = after.filter((f) => !before.includes(f))
+  const removed = before.filter((f) => !after.includes(f))
+  const text = [
+    ...(added.length > 0 ? [`${what} + ${added.join(', ')}`] : []),
+    ...(removed.length > 0 ? [`${what} - ${removed.join(', ')}`] : [])
+  ]
+  return { text, widened: added.length > 0 }
+}
+
+function diffRole (role: string, before: Map<string, Grant>, after: Map<string, Grant>): RoleDiff {
+  const lines: string[] = []
+  let widened = false
+  for (const key of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+    const old = before.get(key)
+    const now = after.get(key)
+    if (!old) {
+      lines.push(`+ ${key}`)
+      widened = true
+      continue
+    }
+    if (!now) {
+      lines.push(`- ${key}`)
+      continue
+    }
+    for (const [what, a, b] of [['request fields', old.request, now.request], ['response fields', old.response, now.response],
+      ['query', old.query, now.query]] as const) {
+      const change = compareList(what, a, b)
+      widened ||= change.widened
+      for (const text of change.text) lines.push(`~ ${key} ${text}`)
+    }
+  }
+  return { role, lines, widened }
+}
+
+export function diffPolicies (before: PolicySet, after: PolicySet): RoleDiff[] {
+  const roles = [...new Set([...before.roles.keys(), ...after.roles.keys()])].sort()
+  return roles.map((role) => diffRole(role,
+    grantsOf(before.roles.get(role)?.rules ?? []), grantsOf(after.roles.get(role)?.rules ?? [])))
+}
