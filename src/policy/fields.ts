@@ -54,7 +54,33 @@ export function compileFields (paths: readonly string[]): FieldNode {
     }
     at.all = true
   }
+  widenNamed(root)
   return root
+}
+
+function union (a: FieldNode, b: FieldNode): FieldNode {
+  const out = node()
+  out.all = a.all || b.all
+  for (const [key, child] of [...a.children, ...b.children]) {
+    const existing = out.children.get(key)
+    out.children.set(key, existing ? union(existing, child) : union(child, node()))
+  }
+  if (a.any || b.any) out.any = union(a.any ?? node(), b.any ?? node())
+  if (a.items || b.items) out.items = union(a.items ?? node(), b.items ?? node())
+  return out
+}
+
+/**
+ * `*` also covers keys that are named beside it: with [data.a, *], the key `data` is allowed
+ * whole. Each named child therefore absorbs what `*` allows, so a lookup needs only one node.
+ */
+function widenNamed (at: FieldNode): void {
+  if (at.any) {
+    for (const [key, child] of at.children) at.children.set(key, union(child, at.any))
+    widenNamed(at.any)
+  }
+  for (const child of at.children.values()) widenNamed(child)
+  if (at.items) widenNamed(at.items)
 }
 
 function isObject (value: unknown): value is Record<string, unknown> {
