@@ -66,6 +66,9 @@ export function loadPolicies (dir: string): PolicySet {
     const compiled = compileRole(source, raw, problems)
     if (!other) roles.set(raw.role, compiled)
   }
-  if (problems.length > 0) throw Object.assign(new LG_ERR_POLICY_INVALID(formatProblems(problems)), { problems })
+  if (problems.length > 0) {
+    problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col)
+    throw Object.assign(new LG_ERR_POLICY_INVALID(formatProblems(problems)), { problems })
+  }
   return { dir: folder, roles }
 }

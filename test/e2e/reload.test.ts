@@ -32,7 +32,7 @@ function servedFingerprint (port: number): Promise<string> {
 t.test('policies and certificate reload while serving', async (t) => {
   const dir = tempDir(t)
   const policies = join(dir, 'policies')
-  cpSync(join(REPO_ROOT, 'policies'), policies, { recursive: true })
+  cpSync(join(REPO_ROOT, 'test/fixtures/policies-fields'), policies, { recursive: true })
   const upstream = await startLabelStudioStandIn()
   t.teardown(() => upstream.close())
   const gw = await startTestGateway(t, { store: 'embedded', upstreamUrl: upstream.url, config: { policies: { dir: policies } } })
@@ -42,9 +42,13 @@ t.test('policies and certificate reload while serving', async (t) => {
 
   const file = join(policies, 'annotator.yaml')
   const original = readFileSync(file, 'utf8')
-  writeFileSync(file, original.replace('  - id: projects-read\n    methods: [GET]', '  - id: projects-read\n    methods: [GET, DELETE]'))
+  const edited = original.replace('  - id: projects\n    methods: [GET]', '  - id: projects\n    methods: [GET, DELETE]')
+  t.not(edited, original, 'the edit changes the policy')
+  const written = Date.now()
+  writeFileSync(file, edited)
   await until(async () => await deleteProject() === 204, 'the edited policy')
-  t.pass('an added grant applies without a restart')
+  const elapsed = Date.now() - written
+  t.ok(elapsed < 1000, `an added grant applies without a restart, within a second (${elapsed} ms)`)
 
   writeFileSync(file, original.replace('role: annotator', 'role: annotator\nbogus: 1'))
   await new Promise((resolve) => setTimeout(resolve, 600))

@@ -1,0 +1,107 @@
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { runCli } from '../support/gateway.js'
+import { makeCertificates, REPO_ROOT, tempDir } from '../support/tmp.js'
+
+// The reviewer's toolkit as a reviewer runs it: check, policy test, policy explain, policy diff.
+
+const FIXTURE = join(REPO_ROOT, 'test/fixtures/policies-fields')
+
+function configFor (t: Parameters<typeof tempDir>[0], policies: string): string {
+  const dir = tempDir(t)
+  const certs = makeCertificates(join(dir, 'certs'))
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, `tls: { cert: ${certs.cert}, key: ${certs.key} }\nupstream: { url: "http://127.0.0.1:1" }\npolicies: { dir: ${policies} }\n`)
+  return file
+}
+
+t.test('check reports five different mistakes in one file with five positioned messages', async (t) => {
+  const dir = tempDir(t)
+  cpSync(FIXTURE, dir, { recursive: true })
+  writeFileSync(join(dir, 'annotator.yaml'), [
+    'role: annotator',
+    'description: five mistakes',
+    'rules:',
+    '  - id: a',
+    '    methods: [GET, FETCH]',
+    '    paths:',
+    '      - /api/projects/{id}/{id}',
+    '  - id: b',
+    '    methods: [GET]',
+    '    paths:',
+    '      - /api/tasks/',
+    '    response:',
+    '      fields: [id, "data..x"]',
+    '    colour: red',
+    '  - id: c',
+    '    methods: [GET]',
+    '    paths:',
+    '      - /api/tasks/{id}/',
+    '      - /api/**',
+    ''
+  ].join('\n'))
+  const run = await runCli(['check', '--config', configFor(t, dir)], process.env)
+  t.equal(run.code, 1)
+  const file = join(dir, 'annotator.yaml')
+  const expected = [
+    `${file}:5:20 /rules/0/methods/1: must be one of GET, HEAD, POST, PUT, PATCH, DELETE`,
+    `${file}:7:9 /rules/0/paths/0: bad path template "/api/projects/{id}/{id}": parameter {id} appears twice`,
+    `${file}:13:20 /rules/1/response/fields/1: bad field path "data..x": segment "" is neither a name, * nor name[]`,
+    `${file}:14:5 /rules/1/colour: unknown option "colour"`,
+    `${file}:19:9 /rules/2/paths/1: GET /api/** overlaps rule "b" (/api/tasks/): one request must match one rule`
+  ]
+  for (const line of expected) t.ok(run.stderr.includes(line), line)
+})
+
+t.test('policy test runs case files and reports failures with file and line', async (t) => {
+  const config = configFor(t, FIXTURE)
+  const pass = await runCli(['policy', 'test', join(REPO_ROOT, 'test/fixtures/cases'), '--config', config], process.env)
+  t.equal(pass.code, 0, pass.stdout + pass.stderr)
+  t.match(pass.stdout, /^4 passed, 0 failed$/m)
+  const dir = tempDir(t)
+  const cases = join(dir, 'broken.yaml')
+  writeFileSync(cases, readFileSync(join(REPO_ROOT, 'test/fixtures/cases/annotator.yaml'), 'utf8')
+    .replace('code: LG_ERR_POLICY_DENIED', 'code: LG_ERR_AUTH_MISSING').replace('refused: [completed_by]', 'refused: [ground_truth]'))
+  const fail = await runCli(['policy', 'test', cases, '--config', config], process.env)
+  t.equal(fail.code, 1)
+  t.match(fail.stdout, new RegExp(`FAIL ${cases}:9 completed_by refused\\n\\s+expected refused \\["ground_truth"\\], got \\["completed_by"\\]`))
+  t.match(fail.stdout, /FAIL .*broken\.yaml:17 deleting a project is denied\n\s+expected code LG_ERR_AUTH_MISSING, got LG_ERR_POLICY_DENIED/)
+  t.match(fail.stdout, /^2 passed, 2 failed$/m)
+})
+
+t.test('policy explain names the rule, its file and line, and what the lists do to a body', async (t) => {
+  const config = configFor(t, FIXTURE)
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'body.json'), '{"result":[],"ground_truth":true}')
+  const run = await runCli(['policy', 'explain', '--role', 'annotator', 'POST', '/api/tasks/3/annotations/', '--body', join(dir, 'body.json'), '--config', config], process.env)
+  t.equal(run.code, 0, run.stderr)
+  t.match(run.stdout, /denied, LG_ERR_POLICY_FIELD_DENIED/)
+  t.match(run.stdout, /rule\s+annotate \(.*policies-fields\/annotator\.yaml:29\)/)
+  t.match(run.stdout, /refused\s+ground_truth/)
+  const allowed = await runCli(['policy', 'explain', '--role', 'annotator', 'GET', '/api/projects/?page=2', '--config', config], process.env)
+  t.match(allowed.stdout, /allowed\n\s+route\s+\/api\/projects\/\n\s+rule\s+projects/)
+  t.match(allowed.stdout, /response\s+fields id, title, created_by\.id, created_by\.first_name/)
+})
+
+t.test('policy diff shows what a change grants and takes away, and exits 1 when it widens', async (t) => {
+  const after = tempDir(t)
+  cpSync(FIXTURE, after, { recursive: true })
+  const file = join(after, 'annotator.yaml')
+  writeFileSync(file, readFileSync(file, 'utf8')
+    .replace('fields: [result, lead_time, was_cancelled, draft_id, parent_prediction]', 'fields: [result, lead_time, ground_truth]')
+    .replace('      fields: [id, title, created_by.id, created_by.first_name]', '      fields: [id, title]')
+    .replace('  - id: import\n    methods: [POST]', '  - id: import\n    methods: [POST, PUT]'))
+  const widened = await runCli(['policy', 'diff', FIXTURE, after], process.env)
+  t.equal(widened.code, 1)
+  t.match(widened.stdout, /role annotator \(widened\)/)
+  t.match(widened.stdout, /\+ PUT \/api\/projects\/\{id:int\}\/import/)
+  t.match(widened.stdout, /~ POST \/api\/tasks\/\{id:int\}\/annotations request fields \+ ground_truth/)
+  t.match(widened.stdout, /~ POST \/api\/tasks\/\{id:int\}\/annotations request fields - was_cancelled, draft_id, parent_prediction/)
+  t.match(widened.stdout, /~ GET \/api\/projects response fields - created_by\.id, created_by\.first_name/)
+  const narrowed = await runCli(['policy', 'diff', after, FIXTURE], process.env)
+  t.equal(narrowed.code, 1, 'the way back re-adds fields, which widens')
+  const same = await runCli(['policy', 'diff', FIXTURE, FIXTURE], process.env)
+  t.equal(same.code, 0)
+  t.match(same.stdout, /no access widened/)
+})
