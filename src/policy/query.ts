@@ -48,7 +48,7 @@ function valueAllowed (value: string, spec: QuerySpec): boolean {
     case 'dm-filters': {
       try {
         const parsed: unknown = JSON.parse(value)
-        return typeof parsed === 'object' && parsed !== null && dmNamesAllowed(parsed, null)
+        return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && dmNamesAllowed(parsed, null)
       } catch {
         return false
       }
