@@ -32,7 +32,7 @@ t.test('templates match one segment per parameter, the rest with a final **, tra
 
 t.test('the shipped policies: deny by default, HEAD where GET, most specific rule reported', async (t) => {
   const policies = loadPolicies(POLICIES)
-  t.same([...policies.roles.keys()].sort(), ['administrator', 'annotator', 'anonymous'])
+  t.same([...policies.roles.keys()].sort(), ['administrator', 'annotator', 'anonymous', 'manager', 'owner', 'reviewer'])
   t.match(evaluate(policies, 'annotator', 'GET', '/api/projects/3/'), { granted: true, route: '/api/projects/{id:int}/', rule: { id: 'projects-read' } })
   t.match(evaluate(policies, 'annotator', 'HEAD', '/api/projects/3/'), { granted: true })
   t.match(evaluate(policies, 'annotator', 'DELETE', '/api/projects/3/'), { granted: false, reason: 'method-not-allowed' })
@@ -40,9 +40,10 @@ t.test('the shipped policies: deny by default, HEAD where GET, most specific rul
   t.match(evaluate(policies, 'annotator', 'OPTIONS', '/api/projects/'), { granted: false })
   t.match(evaluate(policies, 'nobody', 'GET', '/'), { granted: false, reason: 'unknown-role' })
   t.match(evaluate(policies, null, 'GET', '/'), { granted: false, reason: 'no-role' })
-  t.match(evaluate(policies, 'administrator', 'DELETE', '/api/projects/3/'), { granted: true, rule: { id: 'api' } })
-  for (const closed of ['/admin/', '/django-rq/queues/', '/trigger500/', '/metrics/', '/swagger.json', '/docs/api/', '/projects/upload-example/']) {
-    for (const role of ['administrator', 'annotator', 'anonymous']) {
+  t.match(evaluate(policies, 'administrator', 'DELETE', '/api/projects/3/'), { granted: true, route: '/api/projects/{id:int}/' })
+  for (const closed of ['/admin/', '/admin/auth/user/', '/django-rq/queues/', '/trigger500/', '/metrics/', '/feature-flags/',
+    '/swagger.json', '/swagger/', '/docs/api/', '/api-auth/login/', '/projects/upload-example/']) {
+    for (const role of ['owner', 'administrator', 'manager', 'reviewer', 'annotator', 'anonymous']) {
       t.match(evaluate(policies, role, 'GET', closed), { granted: false }, `${closed} is closed to ${role}`)
     }
   }
