@@ -73,6 +73,9 @@ export function policyExplain (policies: PolicySet, role: string, method: string
   const query = rule.queryList ? Object.entries(rule.queryList).map(([k, v]) => `${k}: ${JSON.stringify(v)}`) : null
   out(`  query     ${describeList(query, 'any parameters')}`)
   out(`  request   ${rule.request ? `${rule.request.body} with fields ${describeList(rule.request.fieldList, '')}` : 'body forwarded unchecked'}`)
+  if (rule.request && rule.request.values.length > 0) {
+    out(`  values    ${rule.request.values.map((v) => `${v.path}: ${v.spec.kind}`).join(', ')}`)
+  }
   out(`  response  ${rule.response ? `fields ${describeList(rule.response.fieldList, '')}` : 'streamed unfiltered'}`)
   if (body === undefined) return
   if (sim.allowed) out(`  forwarded ${typeof sim.forwarded === 'string' ? sim.forwarded : JSON.stringify(sim.forwarded)}`)

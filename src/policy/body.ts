@@ -1,6 +1,7 @@
 import { parse as parseJsonAst, iterator, type ObjectNode } from '@humanwhocodes/momoa'
 import { safeParse as parseContentType } from 'fast-content-type-parse'
-import { refusedFields } from './fields.js'
+import { refusedFields, valuesAt } from './fields.js'
+import { bodyValueAllowed } from './query.js'
 import type { CompiledRequestSpec } from './compile.js'
 
 // Request bodies of rules with a field list: the media type read strictly, JSON parsed strictly,
@@ -75,6 +76,10 @@ export function judgeJson (spec: CompiledRequestSpec, text: string): { value: un
   if (spec.body === 'object' && !isObject) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: 'the top level must be an object' }
   if (spec.body === 'array' && !isArray) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: 'the top level must be an array' }
   const refused = refusedFields(value, spec.fields)
+  for (const check of spec.values) {
+    const key = check.segments.at(-1)?.key ?? ''
+    if (!valuesAt(value, check.segments).every((v) => bodyValueAllowed(v, check.spec, key))) refused.push(`${check.path} (value)`)
+  }
   if (refused.length > 0) return { code: 'LG_ERR_POLICY_FIELD_DENIED', message: refused.join(', '), refused }
   return { value }
 }

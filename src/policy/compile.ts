@@ -1,5 +1,5 @@
 import { problemAt, type PathSegment, type Problem, type YamlSource } from '../config/source-map.js'
-import { compileFields, parseFieldPath, type FieldNode } from './fields.js'
+import { compileFields, parseFieldPath, type FieldNode, type FieldSegment } from './fields.js'
 import { compileQuerySpec, type QuerySpec, type RawQuerySpec } from './query.js'
 import { parseTemplate, compareSpecificity, templatesOverlap, type PathTemplate } from './template.js'
 import type { RawPolicyFile, RawRule, PolicyMethod } from './schema.js'
@@ -14,6 +14,8 @@ export interface CompiledRequestSpec {
   fieldList: readonly string[]
   contentTypes: ReadonlySet<'json' | 'form' | 'multipart'>
   maxBytes: number | null
+  /** Value checks on fields of the body, by field path. */
+  values: ReadonlyArray<{ path: string, segments: readonly FieldSegment[], spec: QuerySpec }>
 }
 
 export interface CompiledRule {
@@ -95,7 +97,8 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
           fields: compileFields(requestFields),
           fieldList: Object.freeze(requestFields),
           contentTypes: new Set(rule.request.content_types),
-          maxBytes: rule.request.max_bytes ?? null
+          maxBytes: rule.request.max_bytes ?? null,
+          values: compileValues(source, rule, at, problems)
         })
         : null,
       response: rule.response && responseFields
@@ -147,6 +150,20 @@ function checkFieldPaths (
     }
   })
   return ok ? [...paths] : null
+}
+
+function compileValues (
+  source: YamlSource, rule: RawRule, at: (...p: PathSegment[]) => PathSegment[], problems: Problem[]
+): CompiledRequestSpec['values'] {
+  const out: Array<CompiledRequestSpec['values'][number]> = []
+  for (const [path, raw] of Object.entries(rule.request?.values ?? {})) {
+    const segments = parseFieldPath(path)
+    const spec = compileQuerySpec(raw)
+    if ('error' in segments) problems.push(problemAt(source, at('request', 'values', path), `bad field path "${path}": ${segments.error}`))
+    else if ('error' in spec) problems.push(problemAt(source, at('request', 'values', path), `values of "${path}": ${spec.error}`))
+    else out.push({ path, segments, spec })
+  }
+  return out
 }
 
 function compileQuery (

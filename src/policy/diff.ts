@@ -9,6 +9,8 @@ interface Grant {
   response: readonly string[] | null
   /** Query parameters allowed; null: any. */
   query: readonly string[] | null
+  /** Body fields whose values are checked: each one dropped widens. */
+  values: readonly string[]
 }
 
 export interface RoleDiff {
@@ -31,7 +33,8 @@ function grantsOf (rules: readonly CompiledRule[]): Map<string, Grant> {
         grants.set(`${method} ${normalised(template.source)}`, {
           request: rule.request?.fieldList ?? null,
           response: rule.response?.fieldList ?? null,
-          query: rule.queryList ? Object.keys(rule.queryList) : null
+          query: rule.queryList ? Object.keys(rule.queryList) : null,
+          values: rule.request?.values.map((v) => `${v.path}: ${v.spec.kind}`) ?? []
         })
       }
     }
@@ -76,6 +79,10 @@ function diffRole (role: string, before: Map<string, Grant>, after: Map<string, 
       widened ||= change.widened
       for (const text of change.text) lines.push(`~ ${key} ${text}`)
     }
+    // For value checks the direction is reversed: a check taken away lets more through.
+    const checks = compareList('value checks', old.values, now.values)
+    widened ||= old.values.some((v) => !now.values.includes(v))
+    for (const text of checks.text) lines.push(`~ ${key} ${text}`)
   }
   return { role, lines, widened }
 }

@@ -174,3 +174,13 @@ export function dropKeys (value: unknown, keys: ReadonlySet<string>): void {
     else dropKeys(value[key], keys)
   }
 }
+
+/** Every value at a field path; arrays on the way are walked element by element. */
+export function valuesAt (value: unknown, segments: readonly FieldSegment[]): unknown[] {
+  if (segments.length === 0) return [value]
+  if (Array.isArray(value)) return value.flatMap((element) => valuesAt(element, segments))
+  if (!isObject(value)) return []
+  const [first, ...rest] = segments as [FieldSegment, ...FieldSegment[]]
+  const inner = first.key === '*' ? Object.values(value) : (Object.hasOwn(value, first.key) ? [value[first.key]] : [])
+  return inner.flatMap((v) => first.array && Array.isArray(v) ? v.flatMap((e) => valuesAt(e, rest)) : valuesAt(v, rest))
+}

@@ -56,6 +56,19 @@ function valueAllowed (value: string, spec: QuerySpec): boolean {
   }
 }
 
+/**
+ * Checks a value found in a JSON body: Data Manager filters as the JSON itself (the key it sits
+ * under gives the context: `filters` or `ordering`), other kinds on the value's text.
+ */
+export function bodyValueAllowed (value: unknown, spec: QuerySpec, key: string): boolean {
+  if (spec.kind === 'dm-filters') {
+    if (typeof value === 'string') return valueAllowed(value, spec)
+    return typeof value === 'object' && value !== null && dmNamesAllowed(value, key === 'ordering' ? 'ordering' : null)
+  }
+  if (value === null || typeof value === 'object') return spec.kind === 'any'
+  return valueAllowed(String(value), spec)
+}
+
 /** The parameters of a raw query string that the allowlist refuses (unknown, repeated or bad value). */
 export function refusedParams (rawQuery: string, allowed: ReadonlyMap<string, QuerySpec>): string[] {
   const refused: string[] = []

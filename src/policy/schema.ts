@@ -21,7 +21,10 @@ export const RequestSpecSchema = Type.Object({
   content_types: Type.Array(Type.Union([Type.Literal('json'), Type.Literal('form'), Type.Literal('multipart')]), {
     minItems: 1, uniqueItems: true, default: ['json']
   }),
-  max_bytes: Type.Optional(Type.Integer({ minimum: 1 }))
+  max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+  values: Type.Optional(Type.Record(Type.String(), QuerySpecSchema, {
+    description: 'field path -> allowed values, as for query parameters (dm-filters checks filter JSON)'
+  }))
 }, strict)
 
 /** The fields of one item of the response that reach the client. */

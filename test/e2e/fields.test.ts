@@ -114,3 +114,19 @@ t.test('a non-JSON answer on a filtered route is never passed on', async (t) => 
   const html = await call(gw, 'GET', '/api/projects/1/?page=1', { ...AUTH, accept: 'text/html' })
   t.equal(html.status, 200, 'the stand-in answers JSON whatever the Accept')
 })
+
+t.test('values in a body are checked: Data Manager filter names may not traverse relations', async (t) => {
+  upstream.clear()
+  const leak = { project: 1, data: { title: 'x', filters: { conjunction: 'and', items: [{ filter: 'filter:tasks:updated_by__password', operator: 'contains', value: 'x' }] } } }
+  const refused = await call(gw, 'POST', '/api/dm/views/', JSON_AUTH, JSON.stringify(leak))
+  t.equal(refused.status, 400)
+  t.match(refused.json(), { code: 'LG_ERR_POLICY_FIELD_DENIED', message: /data\.filters \(value\)/ })
+  const order = await call(gw, 'POST', '/api/dm/views/', JSON_AUTH, JSON.stringify({ project: 1, data: { ordering: ['tasks:annotations__result'] } }))
+  t.match(order.json(), { message: /data\.ordering \(value\)/ })
+  const notInt = await call(gw, 'POST', '/api/dm/views/', JSON_AUTH, JSON.stringify({ project: '1 OR 1=1' }))
+  t.match(notInt.json(), { message: /project \(value\)/ })
+  t.equal(upstream.requests.length, 0)
+  const fine = await call(gw, 'POST', '/api/dm/views/', JSON_AUTH, JSON.stringify({ project: 1, data: { ordering: ['-tasks:id'], filters: { items: [{ filter: 'filter:tasks:data.image' }] } } }))
+  t.notMatch(fine.text, /LG_ERR_/, 'allowed and forwarded')
+  t.equal(upstream.requests.length, 1)
+})

@@ -50,7 +50,7 @@ function allCovered (list: readonly string[], value: unknown): boolean {
 
 t.test('a body is accepted exactly when every leaf is covered by the allowlist', async (t) => {
   fc.assert(fc.property(objectBody, allowlist, (body, list) => {
-    const spec: CompiledRequestSpec = { body: 'object', fields: compileFields(list), fieldList: list, contentTypes: new Set(['json']), maxBytes: null }
+    const spec: CompiledRequestSpec = { body: 'object', fields: compileFields(list), fieldList: list, contentTypes: new Set(['json']), maxBytes: null, values: [] }
     const judged = judgeJson(spec, JSON.stringify(body))
     const covered = allCovered(list, body)
     return ('value' in judged) === covered
