@@ -105,3 +105,28 @@ t.test('policy diff shows what a change grants and takes away, and exits 1 when 
   t.equal(same.code, 0)
   t.match(same.stdout, /no access widened/)
 })
+
+t.test('explain and diff answer correctly on the shipped policies', async (t) => {
+  const shipped = join(REPO_ROOT, 'policies')
+  const config = configFor(t, shipped)
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'body.json'), '{"result":[],"lead_time":3,"completed_by":9,"ground_truth":true}')
+  const explain = await runCli(['policy', 'explain', '--role', 'annotator', 'POST', '/api/tasks/7/annotations/?project=3',
+    '--body', join(dir, 'body.json'), '--config', config], process.env)
+  t.match(explain.stdout, /denied, LG_ERR_POLICY_FIELD_DENIED/)
+  t.match(explain.stdout, /rule\s+annotations-create \(.*policies\/annotator\.yaml:163\)/)
+  t.match(explain.stdout, /refused\s+completed_by, ground_truth/)
+  const closed = await runCli(['policy', 'explain', '--role', 'owner', 'GET', '/admin/', '--config', config], process.env)
+  t.match(closed.stdout, /denied, LG_ERR_POLICY_DENIED\n\s+reason\s+no-rule/)
+
+  const after = tempDir(t)
+  cpSync(shipped, after, { recursive: true })
+  const file = join(after, 'annotator.yaml')
+  const text = readFileSync(file, 'utf8')
+  writeFileSync(file, text.replace('      fields: [result, lead_time, was_cancelled, draft_id, parent_prediction, parent_annotation,',
+    '      fields: [result, lead_time, was_cancelled, draft_id, parent_prediction, parent_annotation, ground_truth,'))
+  const diff = await runCli(['policy', 'diff', shipped, after], process.env)
+  t.equal(diff.code, 1)
+  t.match(diff.stdout, /role annotator \(widened\)\n\s+~ POST \/api\/tasks\/\{id:int\}\/annotations request fields \+ ground_truth/)
+  t.notMatch(diff.stdout, /role (owner|administrator|manager|reviewer|anonymous)/, 'only the edited role changes')
+})
