@@ -4,8 +4,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import {
-  LG_ERR_INTERNAL, LG_ERR_REQUEST_HEADERS_TOO_LARGE, LG_ERR_REQUEST_MALFORMED, LG_ERR_REQUEST_TIMEOUT,
-  type GatewayError
+  LG_ERR_INTERNAL, LG_ERR_REQUEST_BAD_HEADER, LG_ERR_REQUEST_HEADERS_TOO_LARGE, LG_ERR_REQUEST_MALFORMED,
+  LG_ERR_REQUEST_TIMEOUT, type GatewayError
 } from './errors.js'
 
 /** The one JSON body for everything the gateway answers itself. */
@@ -18,6 +18,9 @@ export interface ErrorBody {
 }
 
 function normalise (err: FastifyError | GatewayError): GatewayError & { statusCode: number } {
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return Object.assign(new LG_ERR_REQUEST_BAD_HEADER('a malformed Content-Type'), { statusCode: 400, detail: err.code })
+  }
   const status = err.statusCode ?? 500
   // Anything without a code of its own, or any other 5xx we did not define, is an internal fault:
   // its message may hold details that must stay in the log.

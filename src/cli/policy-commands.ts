@@ -26,6 +26,8 @@ export function policyTest (config: GatewayConfig, policies: PolicySet, paths: s
   } catch (err) {
     throw new CliError(`cannot read the case files: ${(err as Error).message}`, 2)
   }
+  // A run that tests nothing must not look like a run that passed.
+  if (files.length === 0) throw new CliError(`no case files (*.yaml) in ${paths.join(', ')}`, 1)
   let passed = 0
   let failed = 0
   const problems: string[] = []
@@ -58,9 +60,9 @@ export function policyExplain (policies: PolicySet, role: string, method: string
   if (!method || !path) throw new CliError('usage: labelgate policy explain --role ROLE METHOD PATH [--body FILE]', 2)
   if (!policies.roles.has(role)) throw new CliError(`no role "${role}"; roles: ${[...policies.roles.keys()].sort().join(', ')}`, 1)
   const body = bodyFile === undefined ? undefined : readFileSync(bodyFile, 'utf8')
-  const request = { role, method: method.toUpperCase(), target: path, ...(body === undefined ? {} : { body }) }
+  const request = { role, method, target: path, ...(body === undefined ? {} : { body }) }
   const sim = simulateRequest(policies, request)
-  out(`${method.toUpperCase()} ${path} as ${role}: ${sim.allowed ? 'allowed' : `denied, ${sim.code ?? ''}`}`)
+  out(`${method} ${path} as ${role}: ${sim.allowed ? 'allowed' : `denied, ${sim.code ?? ''}`}`)
   if (!sim.allowed && sim.message) out(`  reason    ${sim.message}`)
   if (sim.route) out(`  route     ${sim.route}`)
   const rule = sim.rule

@@ -2,7 +2,7 @@ import { readFileSync, accessSync, constants } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isIP } from 'node:net'
 import { LG_ERR_CONFIG_INVALID } from '../errors.js'
-import { GatewayConfigSchema, type RawGatewayConfig } from './schema.js'
+import { DEFAULT_DROP_FIELDS, GatewayConfigSchema, type RawGatewayConfig } from './schema.js'
 import {
   parseYamlSource, problemAt, formatProblems, type Problem, type PathSegment, type YamlSource
 } from './source-map.js'
@@ -103,7 +103,8 @@ function resolveConfig (
     filters: guarded(() => ({
       requestMaxBytes: raw.filters.request_max_bytes,
       responseMaxBytes: raw.filters.response_max_bytes,
-      dropFields: new Set(raw.filters.drop_fields)
+      // The built-in list always applies: a configuration can add keys, never take one away.
+      dropFields: new Set([...DEFAULT_DROP_FIELDS, ...raw.filters.drop_fields])
     })),
     log: guarded(() => ({ level: raw.log.level }))
   }

@@ -10,12 +10,14 @@ const strict = { additionalProperties: false } as const
 const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$'
 const KEY_PREFIX_PATTERN = '^[A-Za-z0-9:_.-]+$'
 const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$'
+const FIELD_NAME_PATTERN = '^[A-Za-z0-9_$@:-]+$'
 
 /** What a value that fails a pattern should have looked like, for error messages. */
 export const PATTERN_HINTS: Record<string, string> = {
   [DURATION_PATTERN]: 'must be a duration such as 250ms, 5s or 90d',
   [KEY_PREFIX_PATTERN]: 'must contain only letters, digits and : _ . -',
-  [ENV_NAME_PATTERN]: 'must be an environment variable name'
+  [ENV_NAME_PATTERN]: 'must be an environment variable name',
+  [FIELD_NAME_PATTERN]: 'must be a JSON key name (letters, digits, _ $ @ : -)'
 }
 export const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a duration such as 250ms, 5s or 90d' })
 
@@ -129,7 +131,9 @@ export const DEFAULT_DROP_FIELDS = [
 const Filters = Type.Object({
   request_max_bytes: Type.Integer({ minimum: 1, default: 1048576, description: 'largest JSON body parsed for a field check' }),
   response_max_bytes: Type.Integer({ minimum: 1, default: 16777216, description: 'largest response filtered; larger: 502' }),
-  drop_fields: Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: DEFAULT_DROP_FIELDS })
+  drop_fields: Type.Array(Type.String({ pattern: FIELD_NAME_PATTERN }), {
+    uniqueItems: true, default: [], description: 'keys dropped in addition to the built-in list'
+  })
 }, strict)
 
 const Log = Type.Object({

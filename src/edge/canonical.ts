@@ -70,6 +70,8 @@ function checkEncodings (path: string): string | null {
 
 function checkQuery (query: string): string | null {
   if (!QUERY_CHARS.test(query)) return 'a character in the query that must be percent-encoded'
+  // Older Django and Python split query strings on ';' as well as '&': one string, two readings.
+  if (query.includes(';')) return 'a ; in the query'
   for (const pair of query.split('&')) {
     const name = pair.split('=', 1)[0] ?? ''
     if (/^_method$/i.test(safeDecode(name))) return 'a _method parameter'

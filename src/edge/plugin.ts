@@ -9,7 +9,16 @@ import type { GateState } from '../types/fastify.js'
 import { ACCEPTED_METHODS, checkHeaders, checkTarget } from './canonical.js'
 
 export function newGateState (): GateState {
-  return { target: null, principal: null, decision: null, code: null, detail: null, upstream: null, logged: false }
+  return {
+    target: null,
+    principal: null,
+    decision: null,
+    code: null,
+    detail: null,
+    upstream: null,
+    forwardedLength: null,
+    logged: false
+  }
 }
 
 /** The first hook of every request: refuse any request whose meaning two HTTP stacks could disagree on. */

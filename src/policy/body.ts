@@ -1,4 +1,4 @@
-import { parse as parseJsonAst, iterator, type ObjectNode } from '@humanwhocodes/momoa'
+import { parse as parseJsonAst, iterator, type NumberNode, type ObjectNode } from '@humanwhocodes/momoa'
 import { safeParse as parseContentType } from 'fast-content-type-parse'
 import { refusedFields, valuesAt } from './fields.js'
 import { bodyValueAllowed } from './query.js'
@@ -28,23 +28,53 @@ export function bodyKind (header: string | undefined): BodyKind | { error: strin
 }
 
 /** JSON.parse, but a key that appears twice in one object is an error rather than a silent overwrite. */
+/** Deeper JSON than this is refused: no Label Studio body needs it, and it exhausts recursion. */
+export const MAX_JSON_DEPTH = 128
+
+/** The nesting depth of a JSON text, counted on brackets outside strings. */
+export function jsonDepth (text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) deepest = Math.max(deepest, ++depth)
+    else if (c === 125 || c === 93) depth--
+  }
+  return deepest
+}
+
+/**
+ * JSON.parse, but stricter in the ways that would let the gateway and Label Studio read one body
+ * differently: a key repeated in one object, and numbers that do not survive the gateway's own
+ * serialisation (1e999 becomes null, 9007199254740993 another id).
+ */
 export function parseStrictJson (text: string): { value: unknown } | { error: string } {
+  if (jsonDepth(text) > MAX_JSON_DEPTH) return { error: `nested deeper than ${MAX_JSON_DEPTH} levels` }
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (err) {
-    return { error: `not valid JSON (${(err as Error).message})` }
+    const at = /position (\d+)/.exec((err as Error).message)?.[1]
+    return { error: at === undefined ? 'not valid JSON' : `not valid JSON (at position ${at})` }
   }
-  if (typeof value === 'object' && value !== null) {
-    // Only containers can hide a duplicate key; the AST keeps every member as written.
-    for (const { node } of iterator(parseJsonAst(text, { mode: 'json' }))) {
-      if (node.type !== 'Object') continue
-      const seen = new Set<string>()
-      for (const member of (node as ObjectNode).members) {
-        const name = member.name.type === 'String' ? member.name.value : member.name.name
-        if (seen.has(name)) return { error: `the key "${name}" appears twice in one object` }
-        seen.add(name)
+  for (const { node } of iterator(parseJsonAst(text, { mode: 'json' }))) {
+    if (node.type === 'Number') {
+      const n = (node as NumberNode).value
+      if (!Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n))) {
+        return { error: 'a number too large to be kept exactly' }
       }
+    }
+    if (node.type !== 'Object') continue
+    const seen = new Set<string>()
+    for (const member of (node as ObjectNode).members) {
+      const name = member.name.type === 'String' ? member.name.value : member.name.name
+      if (seen.has(name)) return { error: `the key "${name}" appears twice in one object` }
+      seen.add(name)
     }
   }
   return { value }
@@ -58,7 +88,13 @@ export interface BodyRefusal {
 }
 
 /** How a body on a rule with a request spec is handled: streamed unchecked (form, multipart), or read as JSON. */
-export function judgeContentType (spec: CompiledRequestSpec, header: string | undefined): 'stream' | 'json' | BodyRefusal {
+export function judgeContentType (
+  spec: CompiledRequestSpec, header: string | undefined, encoding?: string
+): 'stream' | 'json' | BodyRefusal {
+  // A compressed body cannot be checked, and the gateway forwards its own uncompressed bytes.
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    return { code: 'LG_ERR_REQUEST_NOT_JSON', message: `Content-Encoding ${encoding}` }
+  }
   const kind = bodyKind(header)
   if (typeof kind !== 'string') return { code: 'LG_ERR_REQUEST_NOT_JSON', message: kind.error }
   if (kind === 'json') return 'json'

@@ -60,6 +60,10 @@ function show (value: unknown): string {
 function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: PolicyCase): string[] {
   const failures: string[] = []
   if (!policies.roles.has(c.role)) return [`no role "${c.role}" in the policies`]
+  if (c.body !== undefined && c.body_text !== undefined) return ['body and body_text cannot both be given']
+  if (c.response !== undefined && c.upstream === undefined) return ['response needs upstream: the body Label Studio answers']
+  const names = Object.keys(c.headers ?? {}).map((h) => h.toLowerCase())
+  if (new Set(names).size !== names.length) return ['a header is given twice (names are case-insensitive)']
   const body = c.body_text ?? (c.body === undefined ? undefined : JSON.stringify(c.body))
   const sim = simulateRequest(policies, {
     role: c.role,

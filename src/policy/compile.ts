@@ -117,7 +117,7 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
 function findOverlaps (source: YamlSource, rules: readonly CompiledRule[], problems: Problem[]): void {
   rules.forEach((later, j) => {
     for (const earlier of rules.slice(0, j)) {
-      const methods = [...later.methods].filter((m) => earlier.methods.has(m) && m !== 'HEAD')
+      const methods = [...later.methods].filter((m) => earlier.methods.has(m))
       if (methods.length === 0) continue
       for (const [p, mine] of later.templates.entries()) {
         const theirs = earlier.templates.find((t) => templatesOverlap(t, mine))

@@ -7,8 +7,10 @@ interface Grant {
   request: readonly string[] | null
   /** Fields the client sees; null: everything. */
   response: readonly string[] | null
-  /** Query parameters allowed; null: any. */
+  /** Query parameters allowed, each with its spec; null: any. */
   query: readonly string[] | null
+  /** What the body may be besides its fields: shape, media types, size; each one added widens. */
+  bodyRules: readonly string[]
   /** Body fields whose values are checked: each one dropped widens. */
   values: readonly string[]
 }
@@ -33,7 +35,12 @@ function grantsOf (rules: readonly CompiledRule[]): Map<string, Grant> {
         grants.set(`${method} ${normalised(template.source)}`, {
           request: rule.request?.fieldList ?? null,
           response: rule.response?.fieldList ?? null,
-          query: rule.queryList ? Object.keys(rule.queryList) : null,
+          // A spec is part of the entry, so a loosened spec reads as one taken away and one added.
+          query: rule.queryList ? Object.entries(rule.queryList).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : null,
+          bodyRules: rule.request
+            ? [`body ${rule.request.body}`, ...[...rule.request.contentTypes].map((c) => `accepts ${c}`),
+                `max_bytes ${rule.request.maxBytes ?? 'default'}`]
+            : [],
           values: rule.request?.values.map((v) => `${v.path}: ${v.spec.kind}`) ?? []
         })
       }
@@ -78,6 +85,13 @@ function diffRole (role: string, before: Map<string, Grant>, after: Map<string, 
       const change = compareList(what, a, b)
       widened ||= change.widened
       for (const text of change.text) lines.push(`~ ${key} ${text}`)
+    }
+    // Shape, media types and size are compared where both sides check bodies; any change there is
+    // counted as widening, since a looser one is one taken away and another added.
+    if (old.request !== null && now.request !== null) {
+      const rules = compareList('request', old.bodyRules, now.bodyRules)
+      widened ||= rules.widened
+      for (const text of rules.text) lines.push(`~ ${key} ${text}`)
     }
     // For value checks the direction is reversed: a check taken away lets more through.
     const checks = compareList('value checks', old.values, now.values)

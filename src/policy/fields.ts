@@ -87,6 +87,10 @@ function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+function isScalar (value: unknown): boolean {
+  return value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+}
+
 function join (path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`
 }
@@ -152,7 +156,8 @@ export function filterResponse (body: unknown, allowed: FieldNode): unknown {
       const items = body[envelope.items]
       if (Array.isArray(items) && envelope.marker in body && !allowed.children.has(envelope.items)) {
         const out: Record<string, unknown> = {}
-        for (const key of envelope.keep) if (key in body) out[key] = body[key]
+        // Counts and page links are scalars; anything else under those names is not an envelope's.
+        for (const key of envelope.keep) if (key in body && isScalar(body[key])) out[key] = body[key]
         out[envelope.items] = keepFields(items, allowed)
         return out
       }

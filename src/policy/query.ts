@@ -38,6 +38,11 @@ function dmNamesAllowed (value: unknown, key: string | null): boolean {
   return true
 }
 
+/** Python's urllib.parse.unquote: %XX sequences to UTF-8 text, anything else left as it is. */
+export function unquote (text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'))
+}
+
 function valueAllowed (value: string, spec: QuerySpec): boolean {
   switch (spec.kind) {
     case 'any': return true
@@ -47,7 +52,9 @@ function valueAllowed (value: string, spec: QuerySpec): boolean {
     case 'pattern': return spec.pattern.test(value)
     case 'dm-filters': {
       try {
-        const parsed: unknown = JSON.parse(value)
+        // Label Studio percent-decodes this parameter once more before parsing it
+        // (json.loads(unquote(...))): check what it will read, not what arrived.
+        const parsed: unknown = JSON.parse(unquote(value))
         return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && dmNamesAllowed(parsed, null)
       } catch {
         return false

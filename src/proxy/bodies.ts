@@ -1,9 +1,12 @@
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../config/types.js'
 import * as errors from '../errors.js'
 import { LG_ERR_UPSTREAM_BAD_RESPONSE, withDetail } from '../errors.js'
-import { bodyKind, judgeContentType, judgeJson, type BodyRefusal } from '../policy/body.js'
+import { bodyKind, jsonDepth, judgeContentType, judgeJson, type BodyRefusal } from '../policy/body.js'
+
+/** Responses nested deeper than this are refused rather than filtered; Label Studio's go a dozen deep. */
+const MAX_RESPONSE_DEPTH = 512
 import { dropKeys, filterResponse } from '../policy/fields.js'
 import type { CompiledRule } from '../policy/compile.js'
 
@@ -52,7 +55,8 @@ function refusal (r: BodyRefusal): Error {
 export async function checkRequestBody (request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']): Promise<void> {
   const spec = rule.request
   if (spec === null || request.body === undefined || request.body === null) return
-  const handling = judgeContentType(spec, request.headers['content-type'])
+  const encoding = request.headers['content-encoding']
+  const handling = judgeContentType(spec, request.headers['content-type'], Array.isArray(encoding) ? encoding.join(',') : encoding)
   if (handling === 'stream' && isStream(request.body)) return
   if (handling !== 'json' && handling !== 'stream') throw refusal(handling)
   const limit = spec.maxBytes ?? filters.requestMaxBytes
@@ -61,15 +65,21 @@ export async function checkRequestBody (request: FastifyRequest, rule: CompiledR
   if (raw === 'too-large') throw refusal({ code: 'LG_ERR_REQUEST_BODY_TOO_LARGE', message: String(limit) })
   const result = judgeJson(spec, raw.toString('utf8'))
   if (!('value' in result)) throw refusal(result)
-  request.body = result.value
-  // The forwarded body is the gateway's JSON, so its media type is the canonical one too.
+  // The gateway forwards its own bytes, with their own length and the canonical media type, so
+  // that every value (0, false and null included) goes upstream exactly as it was checked.
+  const bytes = Buffer.from(JSON.stringify(result.value), 'utf8')
+  request.body = Readable.from([bytes])
+  request.gate.forwardedLength = bytes.length
   request.raw.headers['content-type'] = 'application/json'
 }
 
 /** True when this response must be buffered and filtered rather than streamed. */
-export function filtersResponse (rule: CompiledRule | null | undefined, method: string, status: number): boolean {
-  return rule?.response != null && method !== 'HEAD' && status >= 200 && status < 300 && status !== 204
+export function filtersResponse (rule: CompiledRule | null | undefined, status: number): boolean {
+  return rule?.response != null && status >= 200 && status < 400 && status !== 204 && status !== 304
 }
+
+// Upstream headers that describe the unfiltered body: never sent with a filtered one or its refusal.
+const BODY_HEADERS = ['content-length', 'content-encoding', 'content-range', 'etag', 'last-modified', 'content-md5', 'digest']
 
 /**
  * Filters a successful upstream response through the rule's response field list and the global
@@ -84,30 +94,40 @@ interface FilteredReply {
 }
 
 export async function sendFiltered (
-  reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters']
+  reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters'], method: string, status: number
 ): Promise<void> {
   // The upstream's headers are already on the reply.
   const contentType = reply.getHeader('content-type')
   const encoding = reply.getHeader('content-encoding')
   const fail = (detail: string): void => {
     stream.destroy()
-    reply.removeHeader('content-length')
+    for (const name of [...BODY_HEADERS, 'set-cookie', 'content-disposition', 'content-type']) reply.removeHeader(name)
     reply.send(withDetail(new LG_ERR_UPSTREAM_BAD_RESPONSE(), detail))
+  }
+  for (const name of BODY_HEADERS) if (name !== 'content-encoding' && name !== 'content-length') reply.removeHeader(name)
+  if (method === 'HEAD' || status >= 300) {
+    // No filtered body to measure (HEAD), or a redirect whose body nobody needs: send none.
+    stream.destroy()
+    reply.removeHeader('content-length')
+    reply.removeHeader('content-encoding')
+    if (status >= 300) reply.removeHeader('content-type')
+    reply.send(method === 'HEAD' ? undefined : '')
+    return
   }
   const kind = bodyKind(typeof contentType === 'string' ? contentType : undefined)
   if (kind !== 'json') return fail('response-not-json')
   if (encoding !== undefined && encoding !== 'identity') return fail('response-encoded')
   const raw = await readLimited(stream, filters.responseMaxBytes)
   if (raw === null) return fail('response-too-large')
-  let value: unknown
+  const text = raw.toString('utf8')
+  if (jsonDepth(text) > MAX_RESPONSE_DEPTH) return fail('response-too-deep')
+  let kept: unknown
   try {
-    value = JSON.parse(raw.toString('utf8'))
+    kept = filterResponse(JSON.parse(text), (rule.response as NonNullable<CompiledRule['response']>).fields)
   } catch {
     return fail('response-bad-json')
   }
-  const kept = filterResponse(value, (rule.response as NonNullable<CompiledRule['response']>).fields)
   dropKeys(kept, filters.dropFields)
   reply.removeHeader('content-length')
-  reply.removeHeader('etag')
   reply.type('application/json').send(JSON.stringify(kept))
 }

@@ -52,12 +52,20 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
     host: parseHostHeader(request.headers.host) === null ? undefined : request.headers.host,
     upstreamAuthorization: request.gate.principal?.upstreamAuthorization ?? null
   })
-  // A response that must be filtered is asked for without compression, so that it can be read.
+  // A response that must be filtered is asked for whole and uncompressed, so that it can be read:
+  // a 304 or 206 would confirm or reveal bytes of the unfiltered body.
   const rule = request.gate.decision?.rule
-  if (rule?.response) delete out['accept-encoding']
-  // reply-from has set these two for the upstream connection; keep its values.
+  if (rule?.response) {
+    for (const name of ['accept-encoding', 'if-none-match', 'if-modified-since', 'range', 'if-range']) delete out[name]
+  }
+  // reply-from has set the Host for the upstream connection; keep its value.
   out.host = headers.host
-  if (headers['content-length'] !== undefined) out['content-length'] = headers['content-length']
+  const length = request.gate.forwardedLength
+  if (length !== null) {
+    // The body is the gateway's own serialisation: its length, no transfer or content coding.
+    out['content-length'] = String(length)
+    delete out['content-encoding']
+  } else if (headers['content-length'] !== undefined) out['content-length'] = headers['content-length']
   return out
 }
 
@@ -93,8 +101,8 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
           upstream.ms = Math.round((performance.now() - upstream.start) * 10) / 10
         }
         const rule = request.gate.decision?.rule
-        if (rule && filtersResponse(rule, request.method, res.statusCode)) {
-          sendFiltered(reply, rule, res.stream, options.filters)
+        if (rule && filtersResponse(rule, res.statusCode)) {
+          sendFiltered(reply, rule, res.stream, options.filters, request.method, res.statusCode)
             .catch((err: unknown) => reply.send(mapUpstreamError(err)))
           return
         }

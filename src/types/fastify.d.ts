@@ -12,6 +12,8 @@ export interface GateState {
   /** The precise reason, for the log only. */
   detail: string | null
   upstream: { start: number, statusCode: number | null, ms: number | null } | null
+  /** Length of the body the gateway serialised itself, when it replaced the client's. */
+  forwardedLength: number | null
   /** Set once the access line is written, so that no request is logged twice. */
   logged: boolean
 }

@@ -130,3 +130,52 @@ t.test('values in a body are checked: Data Manager filter names may not traverse
   t.notMatch(fine.text, /LG_ERR_/, 'allowed and forwarded')
   t.equal(upstream.requests.length, 1)
 })
+
+t.test('hardening from review: HEAD, conditional requests, redirects and encodings on filtered routes', async (t) => {
+  upstream.clear()
+  const head = await call(gw, 'HEAD', '/api/projects/1/', AUTH)
+  t.equal(head.status, 200)
+  t.notOk(head.headers.etag, 'no ETag of the unfiltered body')
+  t.not(head.headers['content-length'], String(Buffer.byteLength(JSON.stringify({}))), 'no length of a body the client will not get')
+  await call(gw, 'GET', '/api/projects/1/', { ...AUTH, 'if-none-match': '"x"', range: 'bytes=0-10', 'if-modified-since': 'Tue, 01 Jan 2030 00:00:00 GMT' })
+  const seen = upstream.requests.at(-1)?.headers ?? {}
+  for (const name of ['if-none-match', 'range', 'if-modified-since', 'accept-encoding']) t.notOk(name in seen, `${name} is not forwarded on a filtered route`)
+  const gzip = await call(gw, 'POST', '/api/tasks/1/annotations/', { ...JSON_AUTH, 'content-encoding': 'gzip' }, '{"result":[]}')
+  t.equal(gzip.status, 415)
+  t.equal(gzip.json().code, 'LG_ERR_REQUEST_NOT_JSON')
+})
+
+t.test('the forwarded body is exactly the checked value, with its own length', async (t) => {
+  const bodies: Array<[string, string]> = [['0', '0'], ['false', 'false'], ['null', 'null'], ['[ {"data" : {}} ]', '[{"data":{}}]']]
+  for (const [body, forwarded] of bodies) {
+    upstream.clear()
+    await call(gw, 'POST', '/api/projects/1/import', JSON_AUTH, body)
+    const seen = upstream.requests[0]
+    if (body === '[ {"data" : {}} ]') {
+      t.equal(seen?.body.toString(), forwarded)
+      t.equal(seen?.headers['content-length'], String(forwarded.length))
+      t.equal(seen?.headers['content-type'], 'application/json')
+    } else t.equal(seen, undefined, `${body} is not an array: refused before Label Studio`)
+  }
+})
+
+t.test('numbers that would change on re-serialisation, and very deep bodies, are refused', async (t) => {
+  upstream.clear()
+  for (const body of ['{"result":[],"parent_prediction":9007199254740993}', '{"result":[],"lead_time":1e999}',
+    '{"result":[' + '['.repeat(200) + ']'.repeat(200) + ']}', '{"result":' + '['.repeat(5000) + ']'.repeat(5000) + '}']) {
+    const res = await call(gw, 'POST', '/api/tasks/1/annotations/', JSON_AUTH, body)
+    t.equal(res.status, 400, body.slice(0, 50))
+    t.equal(res.json().code, 'LG_ERR_REQUEST_BAD_JSON')
+  }
+  t.equal(upstream.requests.length, 0)
+  const junk = await call(gw, 'POST', '/api/tasks/1/annotations/', JSON_AUTH, '{"result": secret-token-value}')
+  t.notMatch(junk.json().message, /secret/, 'a parse error does not echo the body')
+})
+
+t.test('a query with a raw ; is refused; a malformed Content-Type is the gateway\'s 400', async (t) => {
+  const semi = await call(gw, 'GET', '/api/projects/?page=1;page_size=1000', AUTH)
+  t.equal(semi.status, 400)
+  t.equal(semi.json().code, 'LG_ERR_REQUEST_NOT_CANONICAL')
+  const bad = await call(gw, 'POST', '/api/tasks/1/annotations/', { ...AUTH, 'content-type': 'application/json, text/plain' }, '{}')
+  t.match(bad.json(), { code: /^LG_ERR_REQUEST_/ })
+})

@@ -49,7 +49,7 @@ t.test('check reports five different mistakes in one file with five positioned m
     `${file}:7:9 /rules/0/paths/0: bad path template "/api/projects/{id}/{id}": parameter {id} appears twice`,
     `${file}:13:20 /rules/1/response/fields/1: bad field path "data..x": segment "" is neither a name, * nor name[]`,
     `${file}:14:5 /rules/1/colour: unknown option "colour"`,
-    `${file}:19:9 /rules/2/paths/1: GET /api/** overlaps rule "b" (/api/tasks/): one request must match one rule`
+    `${file}:19:9 /rules/2/paths/1: GET, HEAD /api/** overlaps rule "b" (/api/tasks/): one request must match one rule`
   ]
   for (const line of expected) t.ok(run.stderr.includes(line), line)
 })
@@ -129,4 +129,38 @@ t.test('explain and diff answer correctly on the shipped policies', async (t) =>
   t.equal(diff.code, 1)
   t.match(diff.stdout, /role annotator \(widened\)\n\s+~ POST \/api\/tasks\/\{id:int\}\/annotations request fields \+ ground_truth/)
   t.notMatch(diff.stdout, /role (owner|administrator|manager|reviewer|anonymous)/, 'only the edited role changes')
+})
+
+t.test('diff counts loosened specs as widening; check refuses overlaps on HEAD too; policy test refuses to test nothing', async (t) => {
+  const after = tempDir(t)
+  cpSync(FIXTURE, after, { recursive: true })
+  const file = join(after, 'annotator.yaml')
+  const text = readFileSync(file, 'utf8')
+  const edits: Array<[string, string, RegExp]> = [
+    ['      query: dm-filters', '      query: any', /~ GET \/api\/tasks query \+ query="any"/],
+    ['      ordering: [id, -id]', '      ordering: [id, -id, created_by__password]', /query \+ ordering=/],
+    ['      content_types: [json, multipart]', '      content_types: [json, multipart, form]', /request \+ accepts form/],
+    ['        data.filters: dm-filters\n', '', /value checks - data\.filters: dm-filters/]
+  ]
+  for (const [from, to, expected] of edits) {
+    t.ok(text.includes(from), from)
+    writeFileSync(file, text.replace(from, to))
+    const run = await runCli(['policy', 'diff', FIXTURE, after], process.env)
+    t.equal(run.code, 1, `${from.trim()} -> ${to.trim()} widens`)
+    t.match(run.stdout, expected)
+  }
+
+  writeFileSync(file, text + '  - id: head-only\n    methods: [HEAD]\n    paths:\n      - /api/projects/{id:int}/\n')
+  const check = await runCli(['check', '--config', configFor(t, after)], process.env)
+  t.equal(check.code, 1)
+  t.match(check.stderr, /HEAD \/api\/projects\/\{id:int\}\/ overlaps rule "projects"/)
+
+  const empty = tempDir(t)
+  const none = await runCli(['policy', 'test', empty, '--config', configFor(t, FIXTURE)], process.env)
+  t.equal(none.code, 1)
+  t.match(none.stderr, /no case files/)
+  writeFileSync(join(empty, 'vacuous.yaml'), 'cases:\n  - name: v\n    role: annotator\n    method: GET\n    path: /api/projects/\n    expect: allow\n    response: {}\n')
+  const vacuous = await runCli(['policy', 'test', empty, '--config', configFor(t, FIXTURE)], process.env)
+  t.equal(vacuous.code, 1)
+  t.match(vacuous.stdout, /response needs upstream/)
 })

@@ -31,6 +31,17 @@ function optionNames (schema: TSchema, out = new Set<string>()): Set<string> {
   return out
 }
 
+t.test('filters.drop_fields adds to the built-in list and never replaces it', async (t) => {
+  const dir = t.testdir({ 'c.crt': 'x', 'c.key': 'x' })
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, 'tls: { cert: c.crt, key: c.key }\nupstream: { url: "http://ls:8080" }\nfilters: { drop_fields: [ssn] }\n')
+  const config = loadConfig(file)
+  t.ok(config.filters.dropFields.has('ssn'))
+  t.ok(config.filters.dropFields.has('aws_session_token'))
+  writeFileSync(file, 'tls: { cert: c.crt, key: c.key }\nupstream: { url: "http://ls:8080" }\nfilters: { drop_fields: ["*", "a b"] }\n')
+  t.throws(() => loadConfig(file), /drop_fields\/0: must be a JSON key name/)
+})
+
 t.test('gateway.example.yaml loads as it is', async (t) => {
   const config = loadConfig(EXAMPLE)
   t.equal(config.server.port, 8443)

@@ -38,3 +38,14 @@ t.test('specs that do not compile say why', async (t) => {
   t.match(compileQuerySpec('integer'), { error: /must be one of int, bool, any, dm-filters/ })
   t.match(compileQuerySpec({ pattern: '(' }), { error: /pattern does not compile/ })
 })
+
+t.test('a Data Manager query is checked as Label Studio reads it: percent-decoded once more', async (t) => {
+  const allowed = specs({ query: 'dm-filters', selectedItems: 'any' })
+  // %2565 arrives as %65 after the first decoding; Label Studio unquotes again and reads "filter".
+  const disguisedKey = '{"filters":{"items":[{"filt%65r":"filter:tasks:updated_by__password"}]},"orderin%67":["tasks:updated_by__password"]}'
+  t.same(refusedParams(`query=${encodeURIComponent(disguisedKey)}`, allowed), ['query (value)'])
+  const smuggled = '{"a":"%22,%22filters%22:{%22items%22:[{%22filter%22:%22filter:tasks:updated_by__password%22}]},%22b%22:%22"}'
+  t.same(refusedParams(`query=${encodeURIComponent(smuggled)}`, allowed), ['query (value)'])
+  const plain = '{"filters":{"items":[{"filter":"filter:tasks:data.text","value":"50%25 off"}]}}'
+  t.same(refusedParams(`query=${encodeURIComponent(plain)}`, allowed), [], 'an encoded % in a filter value is fine')
+})
