@@ -5,7 +5,7 @@ export default [
   {
     files: ['src/**/*.ts'],
     rules: {
-      '@stylistic/max-len': ['error', { code: 120, ignoreStrings: true, ignoreUrls: true, ignoreComments: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }]
+      '@stylistic/max-len': ['error', { code: 120, ignoreUrls: true }]
     }
   }
 ]

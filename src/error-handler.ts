@@ -19,7 +19,8 @@ export interface ErrorBody {
 
 function normalise (err: FastifyError | GatewayError): GatewayError & { statusCode: number } {
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return Object.assign(new LG_ERR_REQUEST_BAD_HEADER('a malformed Content-Type'), { statusCode: 400, detail: err.code })
+    const refused = new LG_ERR_REQUEST_BAD_HEADER('a malformed Content-Type')
+    return Object.assign(refused, { statusCode: 400, detail: err.code })
   }
   const status = err.statusCode ?? 500
   // Anything without a code of its own, or any other 5xx we did not define, is an internal fault:

@@ -58,29 +58,36 @@ function describeList (list: readonly string[] | null | undefined, none: string)
 export function policyExplain (policies: PolicySet, role: string, method: string | undefined, path: string | undefined,
   bodyFile: string | undefined, out: Out): void {
   if (!method || !path) throw new CliError('usage: labelgate policy explain --role ROLE METHOD PATH [--body FILE]', 2)
-  if (!policies.roles.has(role)) throw new CliError(`no role "${role}"; roles: ${[...policies.roles.keys()].sort().join(', ')}`, 1)
+  if (!policies.roles.has(role)) {
+    throw new CliError(`no role "${role}"; roles: ${[...policies.roles.keys()].sort().join(', ')}`, 1)
+  }
   const body = bodyFile === undefined ? undefined : readFileSync(bodyFile, 'utf8')
-  const request = { role, method, target: path, ...(body === undefined ? {} : { body }) }
-  const sim = simulateRequest(policies, request)
+  const sim = simulateRequest(policies, { role, method, target: path, ...(body === undefined ? {} : { body }) })
   out(`${method} ${path} as ${role}: ${sim.allowed ? 'allowed' : `denied, ${sim.code ?? ''}`}`)
   if (!sim.allowed && sim.message) out(`  reason    ${sim.message}`)
   if (sim.route) out(`  route     ${sim.route}`)
   const rule = sim.rule
   if (rule === null) {
-    if (!sim.allowed && sim.route === null) out('  rule      none: no rule of this role matches the path, so it is denied')
+    if (!sim.allowed && sim.route === null) {
+      out('  rule      none: no rule of this role matches the path, so it is denied')
+    }
     return
   }
   out(`  rule      ${rule.id} (${shown(rule.file)}:${rule.line})`)
   out(`  methods   ${[...rule.methods].join(', ')}`)
   const query = rule.queryList ? Object.entries(rule.queryList).map(([k, v]) => `${k}: ${JSON.stringify(v)}`) : null
   out(`  query     ${describeList(query, 'any parameters')}`)
-  out(`  request   ${rule.request ? `${rule.request.body} with fields ${describeList(rule.request.fieldList, '')}` : 'body forwarded unchecked'}`)
+  const request = rule.request
+    ? `${rule.request.body} with fields ${describeList(rule.request.fieldList, '')}`
+    : 'body forwarded unchecked'
+  out(`  request   ${request}`)
   if (rule.request && rule.request.values.length > 0) {
     out(`  values    ${rule.request.values.map((v) => `${v.path}: ${v.spec.kind}`).join(', ')}`)
   }
   out(`  response  ${rule.response ? `fields ${describeList(rule.response.fieldList, '')}` : 'streamed unfiltered'}`)
   if (body === undefined) return
-  if (sim.allowed) out(`  forwarded ${typeof sim.forwarded === 'string' ? sim.forwarded : JSON.stringify(sim.forwarded)}`)
+  const forwarded = typeof sim.forwarded === 'string' ? sim.forwarded : JSON.stringify(sim.forwarded)
+  if (sim.allowed) out(`  forwarded ${forwarded}`)
   else if (sim.refused.length > 0) out(`  refused   ${sim.refused.join(', ')}`)
 }
 

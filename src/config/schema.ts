@@ -129,8 +129,12 @@ export const DEFAULT_DROP_FIELDS = [
 ]
 
 const Filters = Type.Object({
-  request_max_bytes: Type.Integer({ minimum: 1, default: 1048576, description: 'largest JSON body parsed for a field check' }),
-  response_max_bytes: Type.Integer({ minimum: 1, default: 16777216, description: 'largest response filtered; larger: 502' }),
+  request_max_bytes: Type.Integer({
+    minimum: 1, default: 1048576, description: 'largest JSON body parsed for a field check'
+  }),
+  response_max_bytes: Type.Integer({
+    minimum: 1, default: 16777216, description: 'largest response filtered; larger: 502'
+  }),
   drop_fields: Type.Array(Type.String({ pattern: FIELD_NAME_PATTERN }), {
     uniqueItems: true, default: [], description: 'keys dropped in addition to the built-in list'
   })

@@ -3,7 +3,8 @@ import { isIP } from 'node:net'
 // The Host header, read strictly: a DNS name, an IPv4 address or a bracketed IPv6 address, and an
 // optional port. Anything else (userinfo, several colons, stray characters) is not a host.
 
-const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+const DNS_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`)
 
 export interface HostHeader { hostname: string, port: number | null }
 

@@ -82,7 +82,8 @@ export function parseStrictJson (text: string): { value: unknown } | { error: st
 
 /** Why a body was refused: the public error code, its message argument, and the refused fields. */
 export interface BodyRefusal {
-  code: 'LG_ERR_REQUEST_NOT_JSON' | 'LG_ERR_REQUEST_BAD_JSON' | 'LG_ERR_POLICY_FIELD_DENIED' | 'LG_ERR_REQUEST_BODY_TOO_LARGE'
+  code: 'LG_ERR_REQUEST_NOT_JSON' | 'LG_ERR_REQUEST_BAD_JSON' | 'LG_ERR_POLICY_FIELD_DENIED' |
+    'LG_ERR_REQUEST_BODY_TOO_LARGE'
   message: string
   refused?: string[]
 }
@@ -109,12 +110,14 @@ export function judgeJson (spec: CompiledRequestSpec, text: string): { value: un
   const value = parsed.value
   const isArray = Array.isArray(value)
   const isObject = typeof value === 'object' && value !== null && !isArray
-  if (spec.body === 'object' && !isObject) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: 'the top level must be an object' }
-  if (spec.body === 'array' && !isArray) return { code: 'LG_ERR_REQUEST_BAD_JSON', message: 'the top level must be an array' }
+  if ((spec.body === 'object' && !isObject) || (spec.body === 'array' && !isArray)) {
+    return { code: 'LG_ERR_REQUEST_BAD_JSON', message: `the top level must be an ${spec.body}` }
+  }
   const refused = refusedFields(value, spec.fields)
   for (const check of spec.values) {
     const key = check.segments.at(-1)?.key ?? ''
-    if (!valuesAt(value, check.segments).every((v) => bodyValueAllowed(v, check.spec, key))) refused.push(`${check.path} (value)`)
+    const ok = valuesAt(value, check.segments).every((v) => bodyValueAllowed(v, check.spec, key))
+    if (!ok) refused.push(`${check.path} (value)`)
   }
   if (refused.length > 0) return { code: 'LG_ERR_POLICY_FIELD_DENIED', message: refused.join(', '), refused }
   return { value }

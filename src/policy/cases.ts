@@ -61,7 +61,9 @@ function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: Polic
   const failures: string[] = []
   if (!policies.roles.has(c.role)) return [`no role "${c.role}" in the policies`]
   if (c.body !== undefined && c.body_text !== undefined) return ['body and body_text cannot both be given']
-  if (c.response !== undefined && c.upstream === undefined) return ['response needs upstream: the body Label Studio answers']
+  if (c.response !== undefined && c.upstream === undefined) {
+    return ['response needs upstream: the body Label Studio answers']
+  }
   const names = Object.keys(c.headers ?? {}).map((h) => h.toLowerCase())
   if (new Set(names).size !== names.length) return ['a header is given twice (names are case-insensitive)']
   const body = c.body_text ?? (c.body === undefined ? undefined : JSON.stringify(c.body))
@@ -78,14 +80,17 @@ function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: Polic
   if (c.refused !== undefined && !isDeepStrictEqual([...c.refused].sort(), [...sim.refused].sort())) {
     failures.push(`expected refused ${show(c.refused)}, got ${show(sim.refused)}`)
   }
-  if (c.forwarded !== undefined && !isDeepStrictEqual(c.forwarded, typeof sim.forwarded === 'string' ? JSON.parse(sim.forwarded) : sim.forwarded)) {
+  const forwarded = typeof sim.forwarded === 'string' ? JSON.parse(sim.forwarded) as unknown : sim.forwarded
+  if (c.forwarded !== undefined && !isDeepStrictEqual(c.forwarded, forwarded)) {
     failures.push(`expected forwarded ${show(c.forwarded)}, got ${show(sim.forwarded)}`)
   }
   if (c.response !== undefined) {
     if (!sim.allowed || sim.rule === null) failures.push('a response is expected, but the request is denied')
     else {
       const filtered = simulateResponse(sim.rule, c.upstream, dropFields)
-      if (!isDeepStrictEqual(filtered, c.response)) failures.push(`expected response ${show(c.response)}, got ${show(filtered)}`)
+      if (!isDeepStrictEqual(filtered, c.response)) {
+        failures.push(`expected response ${show(c.response)}, got ${show(filtered)}`)
+      }
     }
   }
   return failures

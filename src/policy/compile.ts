@@ -124,7 +124,8 @@ function findOverlaps (source: YamlSource, rules: readonly CompiledRule[], probl
         if (!theirs) continue
         const index = rawIndex(source, j, mine.source, p)
         problems.push(problemAt(source, ['rules', j, 'paths', index],
-          `${methods.join(', ')} ${mine.source} overlaps rule "${earlier.id}" (${theirs.source}): one request must match one rule`))
+          `${methods.join(', ')} ${mine.source} overlaps rule "${earlier.id}" (${theirs.source}): ` +
+          'one request must match one rule'))
       }
     }
   })
@@ -159,8 +160,9 @@ function compileValues (
   for (const [path, raw] of Object.entries(rule.request?.values ?? {})) {
     const segments = parseFieldPath(path)
     const spec = compileQuerySpec(raw)
-    if ('error' in segments) problems.push(problemAt(source, at('request', 'values', path), `bad field path "${path}": ${segments.error}`))
-    else if ('error' in spec) problems.push(problemAt(source, at('request', 'values', path), `values of "${path}": ${spec.error}`))
+    const where = at('request', 'values', path)
+    if ('error' in segments) problems.push(problemAt(source, where, `bad field path "${path}": ${segments.error}`))
+    else if ('error' in spec) problems.push(problemAt(source, where, `values of "${path}": ${spec.error}`))
     else out.push({ path, segments, spec })
   }
   return out

@@ -80,8 +80,12 @@ function diffRole (role: string, before: Map<string, Grant>, after: Map<string, 
       lines.push(`- ${key}`)
       continue
     }
-    for (const [what, a, b] of [['request fields', old.request, now.request], ['response fields', old.response, now.response],
-      ['query', old.query, now.query]] as const) {
+    const lists = [
+      ['request fields', old.request, now.request],
+      ['response fields', old.response, now.response],
+      ['query', old.query, now.query]
+    ] as const
+    for (const [what, a, b] of lists) {
       const change = compareList(what, a, b)
       widened ||= change.widened
       for (const text of change.text) lines.push(`~ ${key} ${text}`)

@@ -41,8 +41,8 @@ export function simulateRequest (policies: PolicySet, request: SimulatedRequest)
   if (!ACCEPTED_METHODS.has(request.method)) return deny('LG_ERR_REQUEST_BAD_METHOD', request.method)
   const target = checkTarget(request.target)
   if ('problem' in target) {
-    const code = target.problem === 'a _method parameter' ? 'LG_ERR_REQUEST_METHOD_OVERRIDE' : 'LG_ERR_REQUEST_NOT_CANONICAL'
-    return deny(code, target.problem)
+    const override = target.problem === 'a _method parameter'
+    return deny(override ? 'LG_ERR_REQUEST_METHOD_OVERRIDE' : 'LG_ERR_REQUEST_NOT_CANONICAL', target.problem)
   }
   const decision = evaluate(policies, request.role, request.method, target.target.path)
   if (!decision.granted || decision.rule === null) {

@@ -34,7 +34,9 @@ export async function readLimited (stream: Readable, limit: number): Promise<Buf
 /** The request body as bytes, however Fastify holds it; null when there is none. */
 async function requestBytes (body: unknown, limit: number): Promise<Buffer | null | 'too-large'> {
   if (body === undefined || body === null) return null
-  const raw = isStream(body) ? await readLimited(body, limit) : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
+  const raw = isStream(body)
+    ? await readLimited(body, limit)
+    : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
   if (raw === null || raw.length > limit) return 'too-large'
   return raw
 }
@@ -52,11 +54,14 @@ function refusal (r: BodyRefusal): Error {
  * Applies a rule's request spec. Afterwards `request.body` holds the parsed value, and the proxy
  * forwards the gateway's own serialisation of it, never the client's bytes.
  */
-export async function checkRequestBody (request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']): Promise<void> {
+export async function checkRequestBody (
+  request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']
+): Promise<void> {
   const spec = rule.request
   if (spec === null || request.body === undefined || request.body === null) return
   const encoding = request.headers['content-encoding']
-  const handling = judgeContentType(spec, request.headers['content-type'], Array.isArray(encoding) ? encoding.join(',') : encoding)
+  const handling = judgeContentType(spec, request.headers['content-type'],
+    Array.isArray(encoding) ? encoding.join(',') : encoding)
   if (handling === 'stream' && isStream(request.body)) return
   if (handling !== 'json' && handling !== 'stream') throw refusal(handling)
   const limit = spec.maxBytes ?? filters.requestMaxBytes
@@ -79,7 +84,9 @@ export function filtersResponse (rule: CompiledRule | null | undefined, status: 
 }
 
 // Upstream headers that describe the unfiltered body: never sent with a filtered one or its refusal.
-const BODY_HEADERS = ['content-length', 'content-encoding', 'content-range', 'etag', 'last-modified', 'content-md5', 'digest']
+const BODY_HEADERS = [
+  'content-length', 'content-encoding', 'content-range', 'etag', 'last-modified', 'content-md5', 'digest'
+]
 
 /**
  * Filters a successful upstream response through the rule's response field list and the global
@@ -94,7 +101,8 @@ interface FilteredReply {
 }
 
 export async function sendFiltered (
-  reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters'], method: string, status: number
+  reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters'],
+  method: string, status: number
 ): Promise<void> {
   // The upstream's headers are already on the reply.
   const contentType = reply.getHeader('content-type')
@@ -104,7 +112,9 @@ export async function sendFiltered (
     for (const name of [...BODY_HEADERS, 'set-cookie', 'content-disposition', 'content-type']) reply.removeHeader(name)
     reply.send(withDetail(new LG_ERR_UPSTREAM_BAD_RESPONSE(), detail))
   }
-  for (const name of BODY_HEADERS) if (name !== 'content-encoding' && name !== 'content-length') reply.removeHeader(name)
+  for (const name of BODY_HEADERS) {
+    if (name !== 'content-encoding' && name !== 'content-length') reply.removeHeader(name)
+  }
   if (method === 'HEAD' || status >= 300) {
     // No filtered body to measure (HEAD), or a redirect whose body nobody needs: send none.
     stream.destroy()
