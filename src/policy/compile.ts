@@ -47,7 +47,6 @@ export interface PolicySet {
 
 export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: Problem[]): CompiledRole {
   const ids = new Set<string>()
-  const grants = new Map<string, string>()
   const rules: CompiledRule[] = []
   // The file may have failed its schema check; compile what is well-formed so that every problem
   // of the file is reported in one run.
@@ -57,23 +56,7 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
     const rule = candidate
     if (ids.has(rule.id)) problems.push(problemAt(source, ['rules', r, 'id'], `rule id "${rule.id}" is used twice`))
     ids.add(rule.id)
-    const templates: PathTemplate[] = []
-    rule.paths.forEach((path, p) => {
-      const parsed = parseTemplate(path)
-      if ('error' in parsed) {
-        problems.push(problemAt(source, ['rules', r, 'paths', p], `bad path template "${path}": ${parsed.error}`))
-        return
-      }
-      templates.push(parsed)
-      for (const method of rule.methods) {
-        const key = `${method} ${normalised(path)}`
-        const earlier = grants.get(key)
-        const at = ['rules', r, 'paths', p]
-        if (earlier) problems.push(problemAt(source, at, `${key} is already granted by rule "${earlier}"`))
-        else grants.set(key, rule.id)
-      }
-    })
-    templates.sort(compareSpecificity)
+    const templates = compileTemplates(source, rule, r, problems)
     const methods = new Set<PolicyMethod>(rule.methods)
     // HEAD is a GET without a body: wherever GET is allowed, so is HEAD.
     if (methods.has('GET')) methods.add('HEAD')
@@ -108,6 +91,25 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
   })
   findOverlaps(source, rules, problems)
   return Object.freeze({ name: raw.role, description: raw.description, file: source.file, rules: Object.freeze(rules) })
+}
+
+/** A rule's templates, most specific first; one spelled twice (`/a/` and `/a`) is a problem. */
+function compileTemplates (source: YamlSource, rule: RawRule, r: number, problems: Problem[]): PathTemplate[] {
+  const templates: PathTemplate[] = []
+  const seen = new Set<string>()
+  rule.paths.forEach((path, p) => {
+    const parsed = parseTemplate(path)
+    if ('error' in parsed) {
+      problems.push(problemAt(source, ['rules', r, 'paths', p], `bad path template "${path}": ${parsed.error}`))
+      return
+    }
+    const plain = normalised(path)
+    const twice = `${plain} is listed twice in rule "${rule.id}"`
+    if (seen.has(plain)) problems.push(problemAt(source, ['rules', r, 'paths', p], twice))
+    seen.add(plain)
+    templates.push(parsed)
+  })
+  return templates.sort(compareSpecificity)
 }
 
 /**

@@ -93,7 +93,7 @@ t.test('policy mistakes are all reported with file, line and column', async (t) 
   const find = (re: RegExp): boolean => messages.some((m) => re.test(m))
   t.ok(find(/annotator\.yaml:10:\d+: .*quote a value holding \{ \} or \[ \]/), 'a flow mapping in a [ ] list is explained')
   t.ok(find(/manager\.yaml:1:7 \/role: the role "boss" must be in a file named boss\.yaml/), 'file name and role agree')
-  t.ok(find(/reviewer\.yaml:8:9 \/rules\/0\/paths\/1: GET \/api\/a is already granted by rule "b"/), 'a duplicate grant')
+  t.ok(find(/reviewer\.yaml:8:9 \/rules\/0\/paths\/1: \/api\/a is listed twice in rule "b"/), 'a duplicate template')
   mkdirSync(join(dir, 'fixed'))
   writeFileSync(join(dir, 'fixed/annotator.yaml'), [
     'role: annotator', 'description: x', 'rules:', '  - id: a', '    methods: [GET, FETCH]', '    paths:',
