@@ -88,10 +88,6 @@ const BODY_HEADERS = [
   'content-length', 'content-encoding', 'content-range', 'etag', 'last-modified', 'content-md5', 'digest'
 ]
 
-/**
- * Filters a successful upstream response through the rule's response field list and the global
- * drop list. Anything the gateway cannot read as JSON, or that is too large, is never passed on.
- */
 /** The parts of a reply that filtering uses, whichever server type Fastify runs on. */
 interface FilteredReply {
   getHeader: (name: string) => unknown
@@ -100,6 +96,10 @@ interface FilteredReply {
   send: (payload: unknown) => unknown
 }
 
+/**
+ * Filters a successful upstream response through the rule's response field list and the global
+ * drop list. Anything the gateway cannot read as JSON, or that is too large, is never passed on.
+ */
 export async function sendFiltered (
   reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters'],
   method: string, status: number
