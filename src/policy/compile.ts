@@ -15,7 +15,7 @@ export interface CompiledRequestSpec {
   contentTypes: ReadonlySet<'json' | 'form' | 'multipart'>
   maxBytes: number | null
   /** Value checks on fields of the body, by field path. */
-  values: ReadonlyArray<{ path: string, segments: readonly FieldSegment[], spec: QuerySpec }>
+  values: ReadonlyArray<{ path: string, segments: readonly FieldSegment[], spec: QuerySpec, raw: RawQuerySpec }>
 }
 
 export interface CompiledRule {
@@ -165,7 +165,7 @@ function compileValues (
     const where = at('request', 'values', path)
     if ('error' in segments) problems.push(problemAt(source, where, `bad field path "${path}": ${segments.error}`))
     else if ('error' in spec) problems.push(problemAt(source, where, `values of "${path}": ${spec.error}`))
-    else out.push({ path, segments, spec })
+    else out.push({ path, segments, spec, raw })
   }
   return out
 }

@@ -140,7 +140,8 @@ t.test('diff counts loosened specs as widening; check refuses overlaps on HEAD t
     ['      query: dm-filters', '      query: any', /~ GET \/api\/tasks query \+ query="any"/],
     ['      ordering: [id, -id]', '      ordering: [id, -id, created_by__password]', /query \+ ordering=/],
     ['      content_types: [json, multipart]', '      content_types: [json, multipart, form]', /request \+ accepts form/],
-    ['        data.filters: dm-filters\n', '', /value checks - data\.filters: dm-filters/]
+    ['        data.filters: dm-filters\n', '', /value checks - data\.filters="dm-filters"/],
+    ['        project: int\n', '        project: any\n', /value checks - project="int"/]
   ]
   for (const [from, to, expected] of edits) {
     t.ok(text.includes(from), from)
