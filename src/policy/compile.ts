@@ -1,7 +1,7 @@
 import { problemAt, type PathSegment, type Problem, type YamlSource } from '../config/source-map.js'
 import { compileFields, parseFieldPath, type FieldNode, type FieldSegment } from './fields.js'
 import { compileQuerySpec, type QuerySpec, type RawQuerySpec } from './query.js'
-import { parseTemplate, compareSpecificity, templatesOverlap, type PathTemplate } from './template.js'
+import { normalised, parseTemplate, compareSpecificity, templatesOverlap, type PathTemplate } from './template.js'
 import type { RawPolicyFile, RawRule, PolicyMethod } from './schema.js'
 
 // Policies compiled into immutable lookup structures: the request path never parses YAML or a
@@ -187,10 +187,6 @@ function isWellFormed (rule: unknown): rule is RawRule {
   const r = rule as Partial<RawRule> | null
   return typeof r === 'object' && r !== null && typeof r.id === 'string' && Array.isArray(r.methods) &&
     Array.isArray(r.paths) && r.paths.every((p) => typeof p === 'string')
-}
-
-function normalised (path: string): string {
-  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
 }
 
 function nodeOffset (source: YamlSource, ruleIndex: number): number {

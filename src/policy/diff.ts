@@ -1,4 +1,5 @@
 import type { CompiledRule, PolicySet } from './compile.js'
+import { normalised } from './template.js'
 
 // What a change to the policy folder grants or takes away, role by role. Pure.
 
@@ -19,10 +20,6 @@ export interface RoleDiff {
   role: string
   lines: string[]
   widened: boolean
-}
-
-function normalised (template: string): string {
-  return template.length > 1 && template.endsWith('/') ? template.slice(0, -1) : template
 }
 
 function grantsOf (rules: readonly CompiledRule[]): Map<string, Grant> {

@@ -20,9 +20,14 @@ const LITERAL = /^[A-Za-z0-9._~!$&'()*+=:@-]+$/
 const PARAM = /^\{([a-z_][a-z0-9_]*)(:int)?\}$/
 const DIGITS = /^[0-9]+$/
 
+/** A path or template without its one trailing slash, which never changes what matches. */
+export function normalised (path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+}
+
 /** Splits a path into segments, ignoring one trailing slash: `/a/b/` and `/a/b` both give [a, b]. */
 export function splitPath (path: string): string[] {
-  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+  const trimmed = normalised(path)
   return trimmed === '/' ? [] : trimmed.slice(1).split('/')
 }
 
