@@ -129,6 +129,12 @@ export async function sendFiltered (
   if (encoding !== undefined && encoding !== 'identity') return fail('response-encoded')
   const raw = await readLimited(stream, filters.responseMaxBytes)
   if (raw === null) return fail('response-too-large')
+  if (raw.length === 0) {
+    // Nothing to filter and nothing to leak: an empty answer stays empty.
+    reply.removeHeader('content-length')
+    reply.send('')
+    return
+  }
   const text = raw.toString('utf8')
   if (jsonDepth(text) > MAX_RESPONSE_DEPTH) return fail('response-too-deep')
   let kept: unknown
