@@ -166,6 +166,13 @@ export function filterResponse (body: unknown, allowed: FieldNode): unknown {
   return keepFields(body, allowed) ?? {}
 }
 
+/** A response body as the client gets it: the rule's field list, then the gateway-wide drop list. */
+export function filterAndDrop (body: unknown, allowed: FieldNode, drops: ReadonlySet<string>): unknown {
+  const kept = filterResponse(body, allowed)
+  dropKeys(kept, drops)
+  return kept
+}
+
 /** Removes, in place and at any depth, every key named in `keys`. */
 export function dropKeys (value: unknown, keys: ReadonlySet<string>): void {
   if (keys.size === 0) return

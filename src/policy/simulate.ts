@@ -2,7 +2,7 @@ import { ACCEPTED_METHODS, checkTarget } from '../edge/canonical.js'
 import { evaluate } from './evaluate.js'
 import { refusedParams } from './query.js'
 import { judgeContentType, judgeJson } from './body.js'
-import { dropKeys, filterResponse } from './fields.js'
+import { filterAndDrop } from './fields.js'
 import type { CompiledRule, PolicySet } from './compile.js'
 
 // The gateway's decision for one request, computed without a network: what `policy test` and
@@ -66,8 +66,5 @@ export function simulateRequest (policies: PolicySet, request: SimulatedRequest)
 
 /** What the client gets when Label Studio answers `body` to a request the rule allowed. */
 export function simulateResponse (rule: CompiledRule, body: unknown, dropFields: ReadonlySet<string>): unknown {
-  if (rule.response === null) return body
-  const kept = filterResponse(structuredClone(body), rule.response.fields)
-  dropKeys(kept, dropFields)
-  return kept
+  return rule.response === null ? body : filterAndDrop(structuredClone(body), rule.response.fields, dropFields)
 }

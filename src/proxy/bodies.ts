@@ -7,7 +7,7 @@ import { bodyKind, jsonDepth, judgeContentType, judgeJson, type BodyRefusal } fr
 
 /** Responses nested deeper than this are refused rather than filtered; Label Studio's go a dozen deep. */
 const MAX_RESPONSE_DEPTH = 512
-import { dropKeys, filterResponse } from '../policy/fields.js'
+import { filterAndDrop } from '../policy/fields.js'
 import type { CompiledRule } from '../policy/compile.js'
 
 // The two places where the gateway reads bodies instead of streaming them: requests on rules with
@@ -139,11 +139,11 @@ export async function sendFiltered (
   if (jsonDepth(text) > MAX_RESPONSE_DEPTH) return fail('response-too-deep')
   let kept: unknown
   try {
-    kept = filterResponse(JSON.parse(text), (rule.response as NonNullable<CompiledRule['response']>).fields)
+    const fields = (rule.response as NonNullable<CompiledRule['response']>).fields
+    kept = filterAndDrop(JSON.parse(text), fields, filters.dropFields)
   } catch {
     return fail('response-bad-json')
   }
-  dropKeys(kept, filters.dropFields)
   reply.removeHeader('content-length')
   reply.type('application/json').send(JSON.stringify(kept))
 }
