@@ -94,7 +94,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accessPlugin, { authenticator, policies: deps.policies })
   // 4. The gateway's own routes, then everything else to Label Studio.
   registerInternalRoutes(app, deps.store)
-  await app.register(proxyPlugin, { upstream: config.upstream, filters: config.filters, isTrusted })
+  await app.register(proxyPlugin, {
+    upstream: config.upstream,
+    filters: config.filters,
+    isTrusted,
+    store: deps.store,
+    projectCacheTtlMs: config.policies.projectCacheTtlMs
+  })
 
   app.addHook('onResponse', async (request, reply) => logAccess(request, reply))
   app.addHook('onRequestAbort', async (request) => {

@@ -30,6 +30,16 @@ export const LG_ERR_POLICY_FIELD_DENIED = createError(
   'LG_ERR_POLICY_FIELD_DENIED', 'Fields your role may not send: %s', 400)
 export const LG_ERR_POLICY_QUERY_DENIED = createError(
   'LG_ERR_POLICY_QUERY_DENIED', 'Query parameters your role may not send: %s', 400)
+export const LG_ERR_PROJECT_FORBIDDEN = createError(
+  'LG_ERR_PROJECT_FORBIDDEN', 'This request reaches a project you are not bound to', 403)
+export const LG_ERR_PROJECT_NOT_FOUND = createError(
+  'LG_ERR_PROJECT_NOT_FOUND', 'Not found', 404)
+export const LG_ERR_PROJECT_REQUIRED = createError(
+  'LG_ERR_PROJECT_REQUIRED', 'This request must name its project: %s', 400)
+export const LG_ERR_PROJECT_BAD_ID = createError(
+  'LG_ERR_PROJECT_BAD_ID', 'An object id in the request is not acceptable: %s', 400)
+export const LG_ERR_PROJECT_LOOKUP_FAILED = createError(
+  'LG_ERR_PROJECT_LOOKUP_FAILED', 'Label Studio did not say which project an object belongs to', 502)
 export const LG_ERR_REQUEST_NOT_JSON = createError(
   'LG_ERR_REQUEST_NOT_JSON', 'This route takes a JSON body (Content-Type: application/json): %s', 415)
 export const LG_ERR_REQUEST_BAD_JSON = createError(

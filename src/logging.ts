@@ -51,6 +51,8 @@ export function logAccess (request: FastifyRequest, reply: FastifyReply | null):
     rule: decision?.rule
       ? { id: decision.rule.id, role: decision.rule.role, file: decision.rule.file, line: decision.rule.line }
       : null,
+    // Which projects were checked, and how each was found (path, cache, or a lookup in Label Studio).
+    ...(gate?.project ? { project: gate.project } : {}),
     upstream: gate?.upstream ? { statusCode: gate.upstream.statusCode, ms: gate.upstream.ms } : null
   }
   const ownFault = reply !== null && reply.statusCode >= 500 && gate?.upstream?.statusCode == null

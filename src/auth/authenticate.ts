@@ -10,12 +10,14 @@ export interface Principal {
   user: string | null
   role: string | null
   tokenId: string | null
+  /** The projects of the user's binding; roles bound to projects reach only these. */
+  projects: 'all' | readonly number[]
   /** The one `Authorization` value sent to Label Studio, or null to send none. */
   upstreamAuthorization: string | null
 }
 
 export const ANONYMOUS: Principal = Object.freeze({
-  user: null, role: 'anonymous', tokenId: null, upstreamAuthorization: null
+  user: null, role: 'anonymous', tokenId: null, projects: [], upstreamAuthorization: null
 })
 
 export interface AuthenticatorOptions {
@@ -50,6 +52,8 @@ export class Authenticator {
       user: identity.token.user,
       role: identity.user?.role ?? this.#options.defaultRole,
       tokenId: identity.token.id,
+      // A token whose user has no binding (default_role) is bound to no project.
+      projects: identity.user?.projects ?? [],
       upstreamAuthorization: this.#upstreamAuthorization(identity, credential)
     }
   }

@@ -12,7 +12,7 @@ export interface CommandContext {
   err: (text: string) => void
 }
 
-type Flags = Record<string, string | boolean | undefined>
+type Flags = Record<string, string | boolean | string[] | undefined>
 
 /** Printable ASCII without spaces, as every Label Studio token (legacy key or JWT) is. */
 const LABEL_STUDIO_TOKEN = /^[\x21-\x7e]{8,1024}$/
@@ -121,7 +121,7 @@ export async function tokenRevoke (ctx: CommandContext, id: string | undefined):
   ctx.out(`revoked ${record.id} (${record.user})`)
 }
 
-function parseProjects (text: string | boolean | undefined): 'all' | number[] {
+function parseProjects (text: Flags[string]): 'all' | number[] {
   if (text === undefined || text === 'all') return 'all'
   if (typeof text !== 'string' || !/^[1-9][0-9]*(,[1-9][0-9]*)*$/.test(text)) {
     throw new CliError('--projects must be "all" or project ids such as 3,7', 2)
@@ -135,10 +135,15 @@ export async function userSet (ctx: CommandContext, user: string | undefined, fl
   const roles = loadPoliciesOrFail(ctx.config).roles
   if (!roles.has(role)) throw new CliError(`unknown role "${role}"; roles: ${[...roles.keys()].sort().join(', ')}`, 1)
   const existing = await ctx.store.getUser(user)
-  const projects = parseProjects(flags.projects)
-  if (projects !== 'all') {
-    ctx.err('warning: project lists are stored but not enforced yet: the role\'s rules apply to every project')
+  const bound = roles.get(role)?.projects === 'bound'
+  if (bound && flags.projects === undefined) {
+    throw new CliError(`role ${role} is bound to projects: give --projects 1,2 (or --projects all)`, 2)
   }
+  if (!bound && flags.projects !== undefined && flags.projects !== 'all') {
+    throw new CliError(`role ${role} reaches every project (its policy has no "projects: bound"); ` +
+      'a project list would not limit it', 2)
+  }
+  const projects = parseProjects(flags.projects)
   await ctx.store.putUser({ user, role, projects, disabled: existing?.disabled ?? false, updatedAt: Date.now() })
   ctx.out(`${user}: role ${role}, projects ${projects === 'all' ? 'all' : projects.join(',')}`)
 }

@@ -19,7 +19,8 @@ const OPTIONS = {
   role: { type: 'string' },
   projects: { type: 'string' },
   json: { type: 'boolean' },
-  body: { type: 'string' }
+  body: { type: 'string' },
+  object: { type: 'string', multiple: true }
 } as const
 
 const HELP: Record<string, string> = {
@@ -91,7 +92,7 @@ async function withStore (
   }
 }
 
-type Values = Record<string, string | boolean | undefined>
+type Values = Record<string, string | boolean | string[] | undefined>
 
 async function dispatch (command: string, sub: string | undefined, rest: string[], values: Values): Promise<void> {
   const flags = { config: values.config as string | undefined }
@@ -114,8 +115,15 @@ async function dispatch (command: string, sub: string | undefined, rest: string[
       const config = loadConfigOrFail(flags.config, { lazySecrets: true })
       const role = values.role
       if (typeof role !== 'string') throw new CliError('policy explain needs --role ROLE', 2)
-      const body = typeof values.body === 'string' ? values.body : undefined
-      return policy.policyExplain(loadPoliciesOrFail(config), role, rest[0], rest[1], body, print)
+      const request = {
+        role,
+        method: rest[0],
+        path: rest[1],
+        bodyFile: typeof values.body === 'string' ? values.body : undefined,
+        projects: typeof values.projects === 'string' ? values.projects : undefined,
+        objects: Array.isArray(values.object) ? values.object : []
+      }
+      return policy.policyExplain(loadPoliciesOrFail(config), request, print)
     }
     case 'policy diff': return policy.policyDiff(rest[0], rest[1], print)
     default: {

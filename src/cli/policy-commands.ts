@@ -4,8 +4,9 @@ import { formatProblems } from '../config/source-map.js'
 import { findCaseFiles, runCaseFile } from '../policy/cases.js'
 import { diffPolicies } from '../policy/diff.js'
 import { loadPolicies } from '../policy/load.js'
-import { simulateRequest } from '../policy/simulate.js'
-import type { PolicySet } from '../policy/compile.js'
+import { simulateRequest, type SimulatedRequest } from '../policy/simulate.js'
+import { describePlacement, PROJECT_KINDS } from '../policy/scope.js'
+import type { CompiledRule, PolicySet } from '../policy/compile.js'
 import type { GatewayConfig } from '../config/types.js'
 import { CliError } from './shared.js'
 
@@ -54,15 +55,59 @@ function describeList (list: readonly string[] | null | undefined, none: string)
   return list.length === 0 ? '(none)' : list.join(', ')
 }
 
+export interface ExplainRequest {
+  role: string
+  method: string | undefined
+  path: string | undefined
+  bodyFile: string | undefined
+  /** `1,2` or `all`; all when absent. */
+  projects: string | undefined
+  /** `task:87=2`: the project Label Studio would name for an object. */
+  objects: readonly string[]
+}
+
+function explainBinding (request: ExplainRequest): Pick<SimulatedRequest, 'projects' | 'objects'> {
+  const projects = request.projects
+  if (projects !== undefined && projects !== 'all' && !/^[0-9]+(,[0-9]+)*$/.test(projects)) {
+    throw new CliError('--projects must be "all" or project ids such as 3,7', 2)
+  }
+  const objects: Record<string, Record<string, number>> = {}
+  for (const text of request.objects) {
+    const match = /^([a-z_]+):([0-9]+)=([0-9]+)$/.exec(text)
+    if (!match) throw new CliError(`--object ${text}: write KIND:ID=PROJECT, such as task:87=2`, 2)
+    const [, kind, id, project] = match as unknown as [string, string, string, string]
+    objects[kind] = { ...objects[kind], [id]: Number(project) }
+  }
+  return {
+    ...(projects === undefined ? {} : { projects: projects === 'all' ? 'all' : projects.split(',').map(Number) }),
+    objects
+  }
+}
+
+function describeScope (rule: CompiledRule): string {
+  if (!rule.projectsBound) return 'the role reaches every project'
+  const scope = rule.project
+  if (scope === null || scope.none) return 'none: the rule reaches no project\'s data'
+  const params = new Set(rule.templates.flatMap((t) => t.segments.flatMap((s) =>
+    s.kind === 'param' && (PROJECT_KINDS as readonly string[]).includes(s.name) ? [`path {${s.name}}`] : [])))
+  const sources = scope.sources.map((s) => `${s.where} ${s.name} (${s.kind})`)
+  const lists = [...scope.lists].map(([template, list]) =>
+    `list ${template}: items by ${list.items ?? '(body)'}[].${list.fieldText}` +
+    (list.narrow === null ? '' : `, narrowed with ?${list.narrow}=`))
+  return [...params, ...sources, ...lists].join('; ')
+}
+
 /** `policy explain`: the deciding rule, where it is written, and what its lists do to a body. */
-export function policyExplain (policies: PolicySet, role: string, method: string | undefined, path: string | undefined,
-  bodyFile: string | undefined, out: Out): void {
+export function policyExplain (policies: PolicySet, request: ExplainRequest, out: Out): void {
+  const { role, method, path, bodyFile } = request
   if (!method || !path) throw new CliError('usage: labelgate policy explain --role ROLE METHOD PATH [--body FILE]', 2)
   if (!policies.roles.has(role)) {
     throw new CliError(`no role "${role}"; roles: ${[...policies.roles.keys()].sort().join(', ')}`, 1)
   }
   const body = bodyFile === undefined ? undefined : readFileSync(bodyFile, 'utf8')
-  const sim = simulateRequest(policies, { role, method, target: path, ...(body === undefined ? {} : { body }) })
+  const sim = simulateRequest(policies, {
+    role, method, target: path, ...(body === undefined ? {} : { body }), ...explainBinding(request)
+  })
   out(`${method} ${path} as ${role}: ${sim.allowed ? 'allowed' : `denied, ${sim.code ?? ''}`}`)
   if (!sim.allowed && sim.message) out(`  reason    ${sim.message}`)
   if (sim.route) out(`  route     ${sim.route}`)
@@ -77,14 +122,19 @@ export function policyExplain (policies: PolicySet, role: string, method: string
   out(`  methods   ${[...rule.methods].join(', ')}`)
   const query = rule.queryList ? Object.entries(rule.queryList).map(([k, v]) => `${k}: ${JSON.stringify(v)}`) : null
   out(`  query     ${describeList(query, 'any parameters')}`)
-  const request = rule.request
+  const accepted = rule.request
     ? `${rule.request.body} with fields ${describeList(rule.request.fieldList, '')}`
     : 'body forwarded unchecked'
-  out(`  request   ${request}`)
+  out(`  request   ${accepted}`)
   if (rule.request && rule.request.values.length > 0) {
     out(`  values    ${rule.request.values.map((v) => `${v.path}: ${v.spec.kind}`).join(', ')}`)
   }
   out(`  response  ${rule.response ? `fields ${describeList(rule.response.fieldList, '')}` : 'streamed unfiltered'}`)
+  out(`  project   ${describeScope(rule)}`)
+  for (const p of sim.placements) {
+    out(`  checked   ${describePlacement(p)} (${p.how === 'case' ? '--object' : p.how})`)
+  }
+  if (sim.list !== null) out(`  list      items kept for projects ${[...sim.list.projects].join(', ')}`)
   if (body === undefined) return
   const forwarded = typeof sim.forwarded === 'string' ? sim.forwarded : JSON.stringify(sim.forwarded)
   if (sim.allowed) out(`  forwarded ${forwarded}`)

@@ -55,7 +55,8 @@ export const USER_HELP = `Usage: labelgate user <set|disable|enable|list> [optio
 
   set U --role R [--projects 1,2 | --projects all]
       Binds user U (a Label Studio e-mail or id) to role R, which must have a file in policies.dir.
-      Applies to every token of U from the next request on.
+      A role whose policy says "projects: bound" needs --projects: U then reaches only those
+      projects (or all of them). Applies to every token of U from the next request on.
   disable U     refuses every token of U until 'user enable U'
   enable U      lifts 'user disable'
   list [--json] shows every binding
@@ -65,12 +66,15 @@ export const POLICY_HELP = `Usage: labelgate policy <test|explain|diff> [options
 
   test CASES... [--config FILE]
       Runs reviewers' case files (YAML files or folders of them) against the policies of the
-      configuration: each case is a request (role, method, path, headers, body) with the expected
-      decision, error code, refused fields, forwarded body and filtered response. Prints each
+      configuration: each case is a request (role, method, path, headers, body, and optionally the
+      caller's projects and the objects' projects) with the expected decision, error code,
+      refused fields, forwarded body and filtered response. Prints each
       failure with its file and line, then "N passed, N failed"; exits 1 on any failure.
-  explain --role ROLE METHOD PATH [--body FILE] [--config FILE]
-      Tells which rule decides, where it is written, and what its query, request and response
-      lists do; with --body, what is forwarded or which fields are refused.
+  explain --role ROLE METHOD PATH [--body FILE] [--projects 1,2] [--object KIND:ID=PROJECT]...
+      Tells which rule decides, where it is written, what its query, request and response lists
+      do, and where it finds the request's project; with --body, what is forwarded or which fields
+      are refused. With --projects, the caller is bound to those projects; each --object says which
+      project an object is in, as Label Studio would answer (task:87=2).
   diff OLD_DIR NEW_DIR
       Prints, role by role, the grants (+ added, - removed) and the field and query lists that
       change (~). Exits 1 when the new policies grant anything the old ones did not.

@@ -99,7 +99,10 @@ function resolveConfig (
     tls: guarded(() => resolveTls(raw, c)),
     upstream: guarded(() => resolveUpstream(raw, c)),
     identity: guarded(() => resolveIdentity(raw, c, options)),
-    policies: guarded(() => ({ dir: resolve(c.baseDir, raw.policies.dir) })),
+    policies: guarded(() => ({
+      dir: resolve(c.baseDir, raw.policies.dir),
+      projectCacheTtlMs: c.duration(['policies', 'project_cache_ttl'], raw.policies.project_cache_ttl, 600_000)
+    })),
     filters: guarded(() => ({
       requestMaxBytes: raw.filters.request_max_bytes,
       responseMaxBytes: raw.filters.response_max_bytes,

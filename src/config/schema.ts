@@ -114,7 +114,8 @@ const Identity = Type.Object({
 }, strict)
 
 const Policies = Type.Object({
-  dir: Type.String({ minLength: 1, default: 'policies' })
+  dir: Type.String({ minLength: 1, default: 'policies' }),
+  project_cache_ttl: duration('10m', 'how long the project of a task, annotation or other object is remembered')
 }, strict)
 
 /**

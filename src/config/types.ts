@@ -54,7 +54,7 @@ export interface GatewayConfig {
     encryptionKey: Buffer | null
     defaultRole: string | null
   }
-  policies: { dir: string }
+  policies: { dir: string, projectCacheTtlMs: number }
   filters: { requestMaxBytes: number, responseMaxBytes: number, dropFields: ReadonlySet<string> }
   log: { level: string }
 }

@@ -17,6 +17,9 @@ export function newGateState (): GateState {
     detail: null,
     upstream: null,
     forwardedLength: null,
+    project: null,
+    projectList: null,
+    upstreamQuery: null,
     logged: false
   }
 }

@@ -7,10 +7,13 @@ import type { Identity, TokenRecord, UserRecord } from './records.js'
 // Every read sees the latest committed write of any process, so nothing is cached in memory and
 // a revocation by the CLI applies to the very next request.
 
+const MAX_CACHED_PROJECTS = 100_000
+
 export class EmbeddedIdentityStore implements IdentityStore {
   readonly kind = 'embedded' as const
   readonly hearing = false
   readonly #db: RootDatabase<TokenRecord | UserRecord | string, string>
+  readonly #projects = new Map<string, { project: number, until: number }>()
 
   constructor (path: string) {
     mkdirSync(path, { recursive: true, mode: 0o700 })
@@ -61,6 +64,22 @@ export class EmbeddedIdentityStore implements IdentityStore {
     const out: UserRecord[] = []
     for (const { value } of this.#db.getRange({ start: 'user:', end: 'user;' })) out.push(value as UserRecord)
     return out
+  }
+
+  // Object-to-project answers are kept in memory: one replica, and nothing to keep across restarts.
+  async cachedProject (key: string): Promise<number | null> {
+    const hit = this.#projects.get(key)
+    if (hit === undefined || hit.until <= Date.now()) return null
+    return hit.project
+  }
+
+  async cacheProject (key: string, project: number, ttlMs: number): Promise<void> {
+    this.#projects.delete(key)
+    if (this.#projects.size >= MAX_CACHED_PROJECTS) {
+      const oldest = this.#projects.keys().next().value
+      if (oldest !== undefined) this.#projects.delete(oldest)
+    }
+    this.#projects.set(key, { project, until: Date.now() + ttlMs })
   }
 
   async ping (): Promise<void> {

@@ -7,6 +7,7 @@ import type { Identity, TokenRecord, UserRecord } from './records.js'
 // The shared store. Keys, under the configured prefix:
 //   token:<digest>   a TokenRecord as JSON          tokens    hash of token id -> digest
 //   user:<name>      a UserRecord as JSON           users     set of user names
+//   object:<kind>:<id>  the project of a Label Studio object, with an expiry
 // Changes are published on the channel <prefix>invalidate so that every replica drops its cache.
 
 export function redisOptions (config: RedisStoreConfig) {
@@ -113,6 +114,15 @@ export class RedisIdentityStore implements IdentityStore {
     if (names.length === 0) return []
     const values = await this.#client.mget(names.map((n) => this.#key('user', n)))
     return values.map((v) => parse<UserRecord>(v)).filter((r): r is UserRecord => r !== null)
+  }
+
+  async cachedProject (key: string): Promise<number | null> {
+    const value = await this.#client.get(this.#key('object', key))
+    return value !== null && /^[0-9]{1,15}$/.test(value) ? Number(value) : null
+  }
+
+  async cacheProject (key: string, project: number, ttlMs: number): Promise<void> {
+    await this.#client.set(this.#key('object', key), String(project), 'PX', ttlMs)
   }
 
   async ready (): Promise<void> {

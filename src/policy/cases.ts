@@ -19,6 +19,12 @@ export const CaseSchema = Type.Object({
   headers: Type.Optional(Type.Record(Type.String(), Type.String())),
   body: Type.Optional(Type.Unknown({ description: 'sent as JSON' })),
   body_text: Type.Optional(Type.String({ description: 'sent as it is' })),
+  projects: Type.Optional(Type.Union([Type.Literal('all'), Type.Array(Type.Integer({ minimum: 0 }))], {
+    description: 'the caller\'s project binding; all when absent'
+  })),
+  objects: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Integer()), {
+    description: 'the project of each object, as Label Studio would answer a lookup: {task: {87: 2}}'
+  })),
   expect: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
   code: Type.Optional(Type.String({ pattern: '^LG_ERR_[A-Z_]+$' })),
   refused: Type.Optional(Type.Array(Type.String())),
@@ -72,7 +78,9 @@ function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: Polic
     method: c.method,
     target: c.path,
     ...(c.headers ? { headers: lower(c.headers) } : {}),
-    ...(body === undefined ? {} : { body })
+    ...(body === undefined ? {} : { body }),
+    ...(c.projects === undefined ? {} : { projects: c.projects }),
+    ...(c.objects === undefined ? {} : { objects: c.objects })
   })
   const got = sim.allowed ? 'allow' : `deny ${sim.code ?? ''} (${sim.message ?? ''})`
   if ((c.expect === 'allow') !== sim.allowed) failures.push(`expected ${c.expect}, got ${got}`)
@@ -86,7 +94,7 @@ function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: Polic
   if (c.response !== undefined) {
     if (!sim.allowed || sim.rule === null) failures.push('a response is expected, but the request is denied')
     else {
-      const filtered = simulateResponse(sim.rule, c.upstream, dropFields)
+      const filtered = simulateResponse(sim.rule, c.upstream, dropFields, sim.list)
       if (!isDeepStrictEqual(filtered, c.response)) {
         failures.push(`expected response ${show(c.response)}, got ${show(filtered)}`)
       }

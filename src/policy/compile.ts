@@ -2,6 +2,7 @@ import { problemAt, type PathSegment, type Problem, type YamlSource } from '../c
 import { compileFields, parseFieldPath, type FieldNode, type FieldSegment } from './fields.js'
 import { compileQuerySpec, type QuerySpec, type RawQuerySpec } from './query.js'
 import { normalised, parseTemplate, compareSpecificity, templatesOverlap, type PathTemplate } from './template.js'
+import { compileScope, type CompiledScope } from './scope.js'
 import type { RawPolicyFile, RawRule, PolicyMethod } from './schema.js'
 
 // Policies compiled into immutable lookup structures: the request path never parses YAML or a
@@ -31,12 +32,19 @@ export interface CompiledRule {
   queryList: Readonly<Record<string, RawQuerySpec>> | null
   request: CompiledRequestSpec | null
   response: { fields: FieldNode, fieldList: readonly string[] } | null
+  /** Where the request's project comes from; null when the rule does not say (roles that are not bound). */
+  project: CompiledScope | null
+  /** The role binds its users to projects: the rule checks the project of every id it lets in. */
+  projectsBound: boolean
+  /** What an id outside the caller's projects is answered with. */
+  otherProjects: 'forbidden' | 'not-found'
 }
 
 export interface CompiledRole {
   name: string
   description: string
   file: string
+  projects: 'bound' | 'all'
   rules: readonly CompiledRule[]
 }
 
@@ -48,6 +56,7 @@ export interface PolicySet {
 export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: Problem[]): CompiledRole {
   const ids = new Set<string>()
   const rules: CompiledRule[] = []
+  const bound = raw.projects === 'bound'
   // The file may have failed its schema check; compile what is well-formed so that every problem
   // of the file is reported in one run.
   const rawRules: unknown[] = Array.isArray(raw.rules) ? raw.rules : []
@@ -65,6 +74,7 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
     const query = compileQuery(source, rule, at, problems)
     const requestFields = checkFieldPaths(source, rule.request?.fields, at('request', 'fields'), problems)
     const responseFields = checkFieldPaths(source, rule.response?.fields, at('response', 'fields'), problems)
+    const project = compileScope({ source, at, problems, bound }, rule, templates)
     rules.push(Object.freeze({
       id: rule.id,
       role: raw.role,
@@ -86,11 +96,20 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
         : null,
       response: rule.response && responseFields
         ? Object.freeze({ fields: compileFields(responseFields), fieldList: Object.freeze(responseFields) })
-        : null
+        : null,
+      project,
+      projectsBound: bound,
+      otherProjects: raw.other_projects ?? 'forbidden'
     }))
   })
   findOverlaps(source, rules, problems)
-  return Object.freeze({ name: raw.role, description: raw.description, file: source.file, rules: Object.freeze(rules) })
+  return Object.freeze({
+    name: raw.role,
+    description: raw.description,
+    file: source.file,
+    projects: bound ? 'bound' : 'all',
+    rules: Object.freeze(rules)
+  })
 }
 
 /** A rule's templates, most specific first; one spelled twice (`/a/` and `/a`) is a problem. */

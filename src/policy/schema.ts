@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { PROJECT_KINDS } from './scope.js'
 
 // The schema of one file in policies/. A role allows nothing except what its rules allow.
 
@@ -32,6 +33,24 @@ export const ResponseSpecSchema = Type.Object({
   fields: Type.Array(Type.String(), { uniqueItems: true })
 }, strict)
 
+const PROJECT_KIND = Type.Union(PROJECT_KINDS.map((k) => Type.Literal(k)))
+
+/** Where a rule's project comes from, beyond path parameters named after a kind (`{task:int}`). */
+export const ProjectSpecSchema = Type.Union([
+  Type.Literal('none', { description: 'the rule reaches no project\'s data' }),
+  Type.Literal('path', { description: 'path parameters named after a kind ({project:int}, {task:int}) say it all' }),
+  Type.Object({
+    query: Type.Optional(Type.Record(Type.String(), PROJECT_KIND, { description: 'query parameter -> kind' })),
+    body: Type.Optional(Type.Record(Type.String(), PROJECT_KIND, { description: 'body field path -> kind' })),
+    lists: Type.Optional(Type.Record(Type.String(), Type.Object({
+      items: Type.Optional(Type.String({ minLength: 1, description: 'key of the item array; omitted: the body' })),
+      field: Type.String({ minLength: 1, description: 'where an item keeps its project id' }),
+      narrow: Type.Optional(Type.String({ minLength: 1, description: 'query parameter taking project ids' }))
+    }, strict), { description: 'list templates that need no project: their items are filtered' })),
+    not_ids: Type.Optional(Type.Array(Type.String(), { uniqueItems: true }))
+  }, strict)
+])
+
 /** One grant: these methods on these path templates, with optional query, body and response lists. */
 export const RuleSchema = Type.Object({
   id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]*$', description: 'unique within the role, kebab-case' }),
@@ -40,14 +59,22 @@ export const RuleSchema = Type.Object({
   paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true }),
   query: Type.Optional(Type.Record(Type.String(), QuerySpecSchema)),
   request: Type.Optional(RequestSpecSchema),
-  response: Type.Optional(ResponseSpecSchema)
+  response: Type.Optional(ResponseSpecSchema),
+  project: Type.Optional(ProjectSpecSchema)
 }, strict)
 
 export const PolicyFileSchema = Type.Object({
   role: Type.String({ pattern: '^[a-z][a-z0-9_-]*$', description: 'the role name; the file is named <role>.yaml' }),
   description: Type.String({ minLength: 1 }),
+  projects: Type.Union([Type.Literal('bound'), Type.Literal('all')], {
+    default: 'all', description: 'bound: each user reaches only the projects of their binding'
+  }),
+  other_projects: Type.Union([Type.Literal('forbidden'), Type.Literal('not-found')], {
+    default: 'forbidden', description: 'the answer to an id of a project outside the binding: 403 or 404'
+  }),
   rules: Type.Array(RuleSchema, { default: [] })
 }, strict)
 
 export type RawPolicyFile = Static<typeof PolicyFileSchema>
 export type RawRule = Static<typeof RuleSchema>
+export type RawProjectSpec = Exclude<Static<typeof ProjectSpecSchema>, string>

@@ -7,7 +7,8 @@ import { bodyKind, jsonDepth, judgeContentType, judgeJson, type BodyRefusal } fr
 
 /** Responses nested deeper than this are refused rather than filtered; Label Studio's go a dozen deep. */
 const MAX_RESPONSE_DEPTH = 512
-import { filterAndDrop } from '../policy/fields.js'
+import { responseForClient } from '../policy/simulate.js'
+import type { GateState } from '../types/fastify.js'
 import type { CompiledRule } from '../policy/compile.js'
 
 // The two places where the gateway reads bodies instead of streaming them: requests on rules with
@@ -56,17 +57,17 @@ function refusal (r: BodyRefusal): Error {
  */
 export async function checkRequestBody (
   request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']
-): Promise<void> {
+): Promise<unknown> {
   const spec = rule.request
-  if (spec === null || request.body === undefined || request.body === null) return
+  if (spec === null || request.body === undefined || request.body === null) return undefined
   const encoding = request.headers['content-encoding']
   const handling = judgeContentType(spec, request.headers['content-type'],
     Array.isArray(encoding) ? encoding.join(',') : encoding)
-  if (handling === 'stream' && isStream(request.body)) return
+  if (handling === 'stream' && isStream(request.body)) return undefined
   if (handling !== 'json' && handling !== 'stream') throw refusal(handling)
   const limit = spec.maxBytes ?? filters.requestMaxBytes
   const raw = await requestBytes(request.body, limit)
-  if (raw === null) return
+  if (raw === null) return undefined
   if (raw === 'too-large') throw refusal({ code: 'LG_ERR_REQUEST_BODY_TOO_LARGE', message: String(limit) })
   const result = judgeJson(spec, raw.toString('utf8'))
   if (!('value' in result)) throw refusal(result)
@@ -76,11 +77,12 @@ export async function checkRequestBody (
   request.body = Readable.from([bytes])
   request.gate.forwardedLength = bytes.length
   request.raw.headers['content-type'] = 'application/json'
+  return result.value
 }
 
-/** True when this response must be buffered and filtered rather than streamed. */
-export function filtersResponse (rule: CompiledRule | null | undefined, status: number): boolean {
-  return rule?.response != null && status >= 200 && status < 400 && status !== 204 && status !== 304
+/** True when a response the gateway filters must be buffered rather than streamed: a success with a body. */
+export function filtersResponse (filtered: boolean, status: number): boolean {
+  return filtered && status >= 200 && status < 400 && status !== 204 && status !== 304
 }
 
 // Upstream headers that describe the unfiltered body: never sent with a filtered one or its refusal.
@@ -102,7 +104,7 @@ interface FilteredReply {
  */
 export async function sendFiltered (
   reply: FilteredReply, rule: CompiledRule, stream: Readable, filters: GatewayConfig['filters'],
-  method: string, status: number
+  method: string, status: number, list: GateState['projectList'] = null
 ): Promise<void> {
   // The upstream's headers are already on the reply.
   const contentType = reply.getHeader('content-type')
@@ -139,11 +141,13 @@ export async function sendFiltered (
   if (jsonDepth(text) > MAX_RESPONSE_DEPTH) return fail('response-too-deep')
   let kept: unknown
   try {
-    const fields = (rule.response as NonNullable<CompiledRule['response']>).fields
-    kept = filterAndDrop(JSON.parse(text), fields, filters.dropFields)
+    kept = JSON.parse(text)
   } catch {
     return fail('response-bad-json')
   }
+  const sent = responseForClient(rule, kept, filters.dropFields, list)
+  if ('error' in sent) return fail(sent.error)
+  kept = sent.body
   reply.removeHeader('content-length')
   reply.type('application/json').send(JSON.stringify(kept))
 }

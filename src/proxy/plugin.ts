@@ -10,10 +10,15 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { mapUpstreamError } from './upstream-errors.js'
 import { checkRequestBody, filtersResponse, sendFiltered } from './bodies.js'
 import { parseHostHeader } from '../edge/host.js'
+import type { IdentityStore } from '../identity/store.js'
+import { ProjectResolver } from '../scope/resolve.js'
+import { enforceProjects } from '../scope/enforce.js'
 
 export interface ProxyOptions {
   upstream: GatewayConfig['upstream']
   filters: GatewayConfig['filters']
+  store: IdentityStore
+  projectCacheTtlMs: number
   isTrusted: (address: string | undefined) => boolean
 }
 
@@ -54,8 +59,7 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
   })
   // A response that must be filtered is asked for whole and uncompressed, so that it can be read:
   // a 304 or 206 would confirm or reveal bytes of the unfiltered body.
-  const rule = request.gate.decision?.rule
-  if (rule?.response) {
+  if (wantsWholeResponse(request.gate)) {
     for (const name of ['accept-encoding', 'if-none-match', 'if-modified-since', 'range', 'if-range']) delete out[name]
   }
   // reply-from has set the Host for the upstream connection; keep its value.
@@ -69,12 +73,24 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
   return out
 }
 
+/** A response the gateway filters (fields, or a list's items) is read whole; others stream. */
+function wantsWholeResponse (gate: GateState): boolean {
+  return gate.decision?.rule?.response != null || gate.projectList !== null
+}
+
 async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void> {
   // Every body reaches the proxy as a stream: Fastify's own text parser would otherwise turn
   // text/plain bodies into strings that skip the stream handling.
   app.removeContentTypeParser('text/plain')
   const agent = createUpstreamAgent(options.upstream)
   app.addHook('onClose', async () => { await agent.close() })
+  const resolver = new ProjectResolver({
+    upstreamUrl: options.upstream.url,
+    dispatcher: agent,
+    store: options.store,
+    ttlMs: options.projectCacheTtlMs,
+    maxBytes: options.filters.responseMaxBytes
+  })
 
   const proxyOptions: FastifyHttpProxyOptions = {
     upstream: options.upstream.url,
@@ -84,12 +100,16 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
     internalRewriteLocationHeader: false,
     preHandler: async (request: FastifyRequest) => {
       const rule = request.gate.decision?.rule
-      if (rule) await checkRequestBody(request, rule, options.filters)
+      if (rule) {
+        const body = await checkRequestBody(request, rule, options.filters)
+        await enforceProjects(request, rule, body, resolver)
+      }
       request.gate.upstream = { start: performance.now(), statusCode: null, ms: null }
     },
     replyOptions: {
       // The query goes upstream exactly as the client sent it and as the gateway checked it.
-      queryString: (_search, _url, request) => request.gate.target?.query ?? '',
+      // A list narrowed to the caller's projects is the one exception (src/scope/).
+      queryString: (_search, _url, request) => request.gate.upstreamQuery ?? request.gate.target?.query ?? '',
       rewriteRequestHeaders: (request, headers) => forwardHeaders(options, request, headers as IncomingHttpHeaders),
       rewriteHeaders: (headers, request) => clientResponseHeaders(headers as IncomingHttpHeaders, request?.id ?? ''),
       // A gateway must not replay requests on its own: Label Studio's answer, 503 included, is final.
@@ -101,8 +121,9 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
           upstream.ms = Math.round((performance.now() - upstream.start) * 10) / 10
         }
         const rule = request.gate.decision?.rule
-        if (rule && filtersResponse(rule, res.statusCode)) {
-          sendFiltered(reply, rule, res.stream, options.filters, request.method, res.statusCode)
+        if (rule && filtersResponse(wantsWholeResponse(request.gate), res.statusCode)) {
+          const list = request.gate.projectList
+          sendFiltered(reply, rule, res.stream, options.filters, request.method, res.statusCode, list)
             .catch((err: unknown) => reply.send(mapUpstreamError(err)))
           return
         }

@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/authenticate.js'
 import type { Decision } from '../policy/evaluate.js'
 import type { Target } from '../edge/canonical.js'
+import type { ListSpec } from '../policy/scope.js'
 
 /** Everything the gateway learns about one request, filled in by its hooks in order. */
 export interface GateState {
@@ -14,6 +15,17 @@ export interface GateState {
   upstream: { start: number, statusCode: number | null, ms: number | null } | null
   /** Length of the body the gateway serialised itself, when it replaced the client's. */
   forwardedLength: number | null
+  /** The project checks of a request on a rule of a role bound to projects, for the access line. */
+  project: {
+    checks: Array<{ via: string, kind: string, id: number, project: number | null, how: string }>
+    /** Checks made but not listed. */
+    more: number
+    list: boolean
+  } | null
+  /** A list whose items are kept only for these projects. */
+  projectList: { spec: ListSpec, projects: ReadonlySet<number> } | null
+  /** The query sent upstream when it is not the client's (a list narrowed to the bound projects). */
+  upstreamQuery: string | null
   /** Set once the access line is written, so that no request is logged twice. */
   logged: boolean
 }

@@ -32,8 +32,8 @@ export interface TestGateway {
   logs: LogCapture
   dispatcher: Agent
   cli: (args: string[], stdin?: string) => Promise<{ code: number, stdout: string, stderr: string }>
-  /** Makes a bound user and a token carrying the given Label Studio token; returns the gateway token. */
-  issueToken: (user: string, role: string, upstreamToken?: string, extra?: string[]) => Promise<string>
+  /** Makes a bound user (all projects unless given) and a token carrying a Label Studio token; returns the gateway token. */
+  issueToken: (user: string, role: string, upstreamToken?: string, extra?: string[], projects?: string) => Promise<string>
   /** Waits until `count` access lines have been written (they are written once a response has finished). */
   waitForAccessLines: (count: number) => Promise<Array<Record<string, unknown>>>
 }
@@ -87,8 +87,8 @@ export async function startTestGateway (t: Teardown, options: TestGatewayOptions
     logs,
     dispatcher,
     cli,
-    issueToken: async (user, role, upstreamToken, extraArgs = []) => {
-      const bound = await cli(['user', 'set', user, '--role', role])
+    issueToken: async (user, role, upstreamToken, extraArgs = [], projects = 'all') => {
+      const bound = await cli(['user', 'set', user, '--role', role, '--projects', projects])
       if (bound.code !== 0) throw new Error(`user set failed: ${bound.stderr}`)
       const args = ['token', 'create', '--user', user, ...extraArgs]
       if (upstreamToken !== undefined) args.push('--upstream-token-stdin')

@@ -110,9 +110,12 @@ function policyOf (templates: PathTemplate[]): PolicySet {
     query: null,
     queryList: null,
     request: null,
-    response: null
+    response: null,
+    project: null,
+    projectsBound: false,
+    otherProjects: 'forbidden'
   }
-  const role: CompiledRole = { name: 'x', description: '', file: 'x.yaml', rules: [rule] }
+  const role: CompiledRole = { name: 'x', description: '', file: 'x.yaml', projects: 'all', rules: [rule] }
   return { dir: '.', roles: new Map([['x', role]]) }
 }
 

@@ -1,0 +1,135 @@
+import { request as undiciRequest, type Dispatcher } from 'undici'
+import type { IdentityStore } from '../identity/store.js'
+import type { ProjectKind } from '../policy/scope.js'
+import { parseStrictJson } from '../policy/body.js'
+import { readLimited } from '../proxy/bodies.js'
+import { mapUpstreamError } from '../proxy/upstream-errors.js'
+import { LG_ERR_PROJECT_LOOKUP_FAILED, LG_ERR_TOKEN_STORE_UNAVAILABLE, withDetail } from '../errors.js'
+
+// Which project a Label Studio object belongs to. Label Studio is asked for the object with the
+// caller's own upstream credential, so that the gateway learns nothing the caller could not read;
+// positive answers are cached in the identity store (Redis: shared by every replica).
+
+/** Where Label Studio answers one object of each kind. */
+const LOOKUP_PATHS: Readonly<Record<Exclude<ProjectKind, 'project'>, string>> = {
+  task: '/api/tasks/{id}/',
+  annotation: '/api/annotations/{id}/',
+  prediction: '/api/predictions/{id}/',
+  draft: '/api/drafts/{id}/',
+  view: '/api/dm/views/{id}/',
+  comment: '/api/comments/{id}/',
+  review: '/api/annotation-reviews/{id}/',
+  ml_backend: '/api/ml/{id}'
+}
+
+/** The fields of an answer that lead to its project, in order: the project itself, or an object that has one. */
+const LEADS: ReadonlyArray<readonly [string, ProjectKind]> = [
+  ['project', 'project'], ['task', 'task'], ['annotation', 'annotation']
+]
+
+/** How far a chain of leads is followed (a review names an annotation, which names a task). */
+const MAX_HOPS = 3
+
+export interface Placement {
+  /** The object's project, or null when Label Studio does not show the object to the caller. */
+  project: number | null
+  how: 'given' | 'cache' | 'lookup'
+}
+
+export interface ResolverOptions {
+  upstreamUrl: string
+  dispatcher: Dispatcher
+  store: IdentityStore
+  ttlMs: number
+  maxBytes: number
+}
+
+export class ProjectResolver {
+  readonly #options: ResolverOptions
+
+  constructor (options: ResolverOptions) {
+    this.#options = options
+  }
+
+  async place (kind: ProjectKind, id: number, authorization: string | null, requestId: string): Promise<Placement> {
+    if (kind === 'project') return { project: id, how: 'given' }
+    return await this.#place(kind, id, authorization, requestId, 0)
+  }
+
+  async #place (
+    kind: Exclude<ProjectKind, 'project'>, id: number, authorization: string | null, requestId: string, hops: number
+  ): Promise<Placement> {
+    const key = `${kind}:${id}`
+    const caching = this.#options.ttlMs > 0
+    const cached = caching ? await this.#store(() => this.#options.store.cachedProject(key)) : null
+    if (cached !== null) return { project: cached, how: 'cache' }
+    const answer = await this.#lookup(kind, id, authorization, requestId)
+    if (answer === null) return { project: null, how: 'lookup' }
+    for (const [field, leads] of LEADS) {
+      const value = answer[field]
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) continue
+      if (leads === 'project') {
+        if (caching) await this.#store(() => this.#options.store.cacheProject(key, value, this.#options.ttlMs))
+        return { project: value, how: 'lookup' }
+      }
+      if (hops + 1 >= MAX_HOPS || leads === kind) break
+      const found = await this.#place(leads, value, authorization, requestId, hops + 1)
+      if (found.project !== null && caching) {
+        await this.#store(() => this.#options.store.cacheProject(key, found.project as number, this.#options.ttlMs))
+      }
+      return { project: found.project, how: 'lookup' }
+    }
+    throw withDetail(new LG_ERR_PROJECT_LOOKUP_FAILED(), `lookup-${kind}-has-no-project`)
+  }
+
+  /** The object as the caller sees it; null when Label Studio does not show it to them. */
+  async #lookup (
+    kind: Exclude<ProjectKind, 'project'>, id: number, authorization: string | null, requestId: string
+  ): Promise<Record<string, unknown> | null> {
+    const url = new URL(LOOKUP_PATHS[kind].replace('{id}', String(id)), this.#options.upstreamUrl)
+    let response: Dispatcher.ResponseData
+    try {
+      response = await undiciRequest(url, {
+        dispatcher: this.#options.dispatcher,
+        method: 'GET',
+        headers: {
+          accept: 'application/json',
+          'x-request-id': requestId,
+          ...(authorization === null ? {} : { authorization })
+        }
+      })
+    } catch (err) {
+      throw mapUpstreamError(err)
+    }
+    const status = response.statusCode
+    if (status === 401 || status === 403 || status === 404) {
+      response.body.resume()
+      return null
+    }
+    if (status !== 200) {
+      response.body.resume()
+      throw withDetail(new LG_ERR_PROJECT_LOOKUP_FAILED(), `lookup-${kind}-status-${status}`)
+    }
+    let raw: Buffer | null
+    try {
+      raw = await readLimited(response.body, this.#options.maxBytes)
+    } catch (err) {
+      throw mapUpstreamError(err)
+    }
+    const parsed = raw === null ? { error: 'too large' } : parseStrictJson(raw.toString('utf8'))
+    const value = 'value' in parsed ? parsed.value : null
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw withDetail(new LG_ERR_PROJECT_LOOKUP_FAILED(), `lookup-${kind}-not-an-object`)
+    }
+    return value as Record<string, unknown>
+  }
+
+  /** A cache failure denies, like any other store failure: it never lets a request through unchecked. */
+  async #store<T> (operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (err) {
+      throw withDetail(new LG_ERR_TOKEN_STORE_UNAVAILABLE({ cause: err }), 'project-cache-error')
+    }
+  }
+}
