@@ -38,8 +38,8 @@ export const LG_ERR_PROJECT_REQUIRED = createError(
   'LG_ERR_PROJECT_REQUIRED', 'This request must name its project: %s', 400)
 export const LG_ERR_PROJECT_BAD_ID = createError(
   'LG_ERR_PROJECT_BAD_ID', 'An object id in the request is not acceptable: %s', 400)
-export const LG_ERR_PROJECT_LOOKUP_FAILED = createError(
-  'LG_ERR_PROJECT_LOOKUP_FAILED', 'Label Studio did not say which project an object belongs to', 502)
+export const LG_ERR_UPSTREAM_LOOKUP_FAILED = createError(
+  'LG_ERR_UPSTREAM_LOOKUP_FAILED', 'Label Studio did not say which project an object belongs to', 502)
 export const LG_ERR_REQUEST_NOT_JSON = createError(
   'LG_ERR_REQUEST_NOT_JSON', 'This route takes a JSON body (Content-Type: application/json): %s', 415)
 export const LG_ERR_REQUEST_BAD_JSON = createError(

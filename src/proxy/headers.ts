@@ -15,6 +15,7 @@ const CLIENT_IDENTITY = [
   'x-forwarded-prefix', 'x-forwarded-server', 'x-real-ip', 'x-client-ip', 'true-client-ip',
   'x-request-id', 'x-remote-user', 'remote-user', 'x-forwarded-user', 'x-forwarded-email',
   'x-auth-request-user', 'x-auth-request-email', 'x-user', 'x-labelgate-user', 'x-labelgate-role',
+  'x-labelgate-lookup',
   // Provenance and URL-rewrite headers that some frameworks and proxies believe.
   'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-script-name', 'x-original-method', 'x-forwarded-ssl',
   'x-forwarded-scheme', 'x-scheme', 'x-url-scheme', 'front-end-https', 'cf-connecting-ip', 'x-cluster-client-ip',

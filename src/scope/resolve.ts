@@ -4,7 +4,7 @@ import type { ProjectKind } from '../policy/scope.js'
 import { parseStrictJson } from '../policy/body.js'
 import { readLimited } from '../proxy/bodies.js'
 import { mapUpstreamError } from '../proxy/upstream-errors.js'
-import { LG_ERR_PROJECT_LOOKUP_FAILED, LG_ERR_TOKEN_STORE_UNAVAILABLE, withDetail } from '../errors.js'
+import { LG_ERR_UPSTREAM_LOOKUP_FAILED, LG_ERR_TOKEN_STORE_UNAVAILABLE, withDetail } from '../errors.js'
 
 // Which project a Label Studio object belongs to. Label Studio is asked for the object with the
 // caller's own upstream credential, so that the gateway learns nothing the caller could not read;
@@ -79,7 +79,7 @@ export class ProjectResolver {
       }
       return { project: found.project, how: 'lookup' }
     }
-    throw withDetail(new LG_ERR_PROJECT_LOOKUP_FAILED(), `lookup-${kind}-has-no-project`)
+    throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-has-no-project`)
   }
 
   /** The object as the caller sees it; null when Label Studio does not show it to them. */
@@ -95,6 +95,8 @@ export class ProjectResolver {
         headers: {
           accept: 'application/json',
           'x-request-id': requestId,
+          // Tells Label Studio's logs (and tests) that the gateway asked, not the client.
+          'x-labelgate-lookup': kind,
           ...(authorization === null ? {} : { authorization })
         }
       })
@@ -108,7 +110,7 @@ export class ProjectResolver {
     }
     if (status !== 200) {
       response.body.resume()
-      throw withDetail(new LG_ERR_PROJECT_LOOKUP_FAILED(), `lookup-${kind}-status-${status}`)
+      throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-status-${status}`)
     }
     let raw: Buffer | null
     try {
@@ -119,7 +121,7 @@ export class ProjectResolver {
     const parsed = raw === null ? { error: 'too large' } : parseStrictJson(raw.toString('utf8'))
     const value = 'value' in parsed ? parsed.value : null
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw withDetail(new LG_ERR_PROJECT_LOOKUP_FAILED(), `lookup-${kind}-not-an-object`)
+      throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-not-an-object`)
     }
     return value as Record<string, unknown>
   }

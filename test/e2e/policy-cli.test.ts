@@ -114,7 +114,8 @@ t.test('explain and diff answer correctly on the shipped policies', async (t) =>
   const explain = await runCli(['policy', 'explain', '--role', 'annotator', 'POST', '/api/tasks/7/annotations/?project=3',
     '--body', join(dir, 'body.json'), '--config', config], process.env)
   t.match(explain.stdout, /denied, LG_ERR_POLICY_FIELD_DENIED/)
-  t.match(explain.stdout, /rule\s+annotations-create \(.*policies\/annotator\.yaml:163\)/)
+  const ruleLine = readFileSync(join(shipped, 'annotator.yaml'), 'utf8').split('\n').indexOf('  - id: annotations-create') + 1
+  t.match(explain.stdout, new RegExp(`rule\\s+annotations-create \\(.*policies/annotator\\.yaml:${ruleLine}\\)`))
   t.match(explain.stdout, /refused\s+completed_by, ground_truth/)
   const closed = await runCli(['policy', 'explain', '--role', 'owner', 'GET', '/admin/', '--config', config], process.env)
   t.match(closed.stdout, /denied, LG_ERR_POLICY_DENIED\n\s+reason\s+no-rule/)
@@ -127,7 +128,7 @@ t.test('explain and diff answer correctly on the shipped policies', async (t) =>
     '      fields: [result, lead_time, was_cancelled, draft_id, parent_prediction, parent_annotation, ground_truth,'))
   const diff = await runCli(['policy', 'diff', shipped, after], process.env)
   t.equal(diff.code, 1)
-  t.match(diff.stdout, /role annotator \(widened\)\n\s+~ POST \/api\/tasks\/\{id:int\}\/annotations request fields \+ ground_truth/)
+  t.match(diff.stdout, /role annotator \(widened\)\n\s+~ POST \/api\/tasks\/\{task:int\}\/annotations request fields \+ ground_truth/)
   t.notMatch(diff.stdout, /role (owner|administrator|manager|reviewer|anonymous)/, 'only the edited role changes')
 })
 

@@ -192,6 +192,11 @@ export interface StandInState {
   annotations: Table
   predictions: Table
   drafts: Table
+  /** Data Manager tabs, comments, annotation reviews (Enterprise) and ML backends, one or two per project. */
+  views: Table
+  comments: Table
+  reviews: Table
+  mlBackends: Table
 }
 
 export function userSummary (state: StandInState, id: number): JsonObject {
@@ -357,7 +362,11 @@ export function createStandInState (users: readonly StandInUser[], dir = DEFAULT
     tasks: new Table(),
     annotations: new Table(),
     predictions: new Table(),
-    drafts: new Table()
+    drafts: new Table(),
+    views: new Table(),
+    comments: new Table(),
+    reviews: new Table(),
+    mlBackends: new Table()
   }
   for (const project of SEED_PROJECTS) {
     const id = Number(project.id)
@@ -372,7 +381,33 @@ export function createStandInState (users: readonly StandInUser[], dir = DEFAULT
   seedExport(state, reference.exports.polygons, 2)
   for (const task of SEED_UNLABELLED) state.tasks.insert(buildTask(task))
   seedPrediction(state)
+  for (const project of [1, 2]) seedProjectObjects(state, project, users[1]?.id ?? 2)
   return state
+}
+
+/**
+ * A draft, a Data Manager tab, a comment, a review and an ML backend in a project, in the shapes
+ * Label Studio answers: drafts and reviews name no project, only their task or annotation.
+ */
+function seedProjectObjects (state: StandInState, project: number, userId: number): void {
+  const task = tasksOf(state, project)[0]
+  const annotation = state.annotations.where((a) => a.project === project)[0]
+  if (task === undefined || annotation === undefined) return
+  const stamp = '2024-02-01T10:00:00.000000Z'
+  state.drafts.insert(buildDraft({ task: task.id ?? null, user: userId, created_at: stamp, updated_at: stamp }))
+  if (state.predictions.where((p) => p.project === project).length === 0) {
+    state.predictions.insert(buildPrediction(state, { id: null, task: task.id ?? null, project, result: [], model_version: 'v1' }))
+  }
+  state.views.insert({ project, order: 0, user: userId, data: { title: 'Default', type: 'list', target: 'tasks' } })
+  state.comments.insert({
+    project, task: task.id ?? null, annotation: annotation.id ?? null, draft: null, text: 'Check the left box',
+    is_resolved: false, created_by: userId, created_at: stamp, updated_at: stamp
+  })
+  state.reviews.insert({ annotation: annotation.id ?? null, accepted: true, result: null, created_by: userId })
+  state.mlBackends.insert({
+    project, title: `Model of project ${project}`, url: `http://ml-${project}.internal:9090`, is_interactive: true,
+    state: 'CO', model_version: 'v1'
+  })
 }
 
 export function taskView (state: StandInState, task: JsonObject): JsonObject {

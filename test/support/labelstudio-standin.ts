@@ -14,7 +14,7 @@ import {
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
 
 export { DEFAULT_STANDIN_USERS }
-export type { JsonObject, JsonValue, StandInUser }
+export type { JsonObject, JsonValue, StandInState, StandInUser }
 
 export interface StandInBehaviour {
   /** Milliseconds to wait, once the body is read, before answering headers. */
@@ -45,6 +45,8 @@ export interface RecordedRequest {
 export interface StandIn {
   url: string
   port: number
+  /** The stand-in's data, for tests that need the ids of one project's objects. */
+  state: StandInState
   requests: RecordedRequest[]
   behaviour: StandInBehaviour
   clear: () => void
@@ -170,7 +172,10 @@ function createTask (ctx: RouteContext): Reply {
 }
 
 function listProjects (ctx: RouteContext): Reply {
-  const rows = ctx.state.projects.where().map((p) => projectView(ctx.state, p))
+  // ProjectFilterSet's `ids`: a comma-separated list of project ids.
+  const ids = ctx.query.get('ids')?.split(',').map(Number)
+  const rows = ctx.state.projects.where((p) => ids === undefined || ids.includes(Number(p.id)))
+    .map((p) => projectView(ctx.state, p))
   const page = paginate(rows, ctx.query, `${ctx.origin}${ctx.pathname}`)
   if (page === null) throw new HttpFailure(404, { detail: 'Invalid page.' })
   return json(200, page)
@@ -276,6 +281,10 @@ const ROUTES: Route[] = [
       caller(ctx).id))
   }),
   route('/api/drafts/{id}/', crud((s) => s.drafts)),
+  route('/api/dm/views/{id}/', crud((s) => s.views)),
+  route('/api/comments/{id}/', crud((s) => s.comments)),
+  route('/api/annotation-reviews/{id}/', crud((s) => s.reviews)),
+  route('/api/ml/{id}', crud((s) => s.mlBackends)),
   route('/api/current-user/whoami', { GET: (ctx) => json(200, buildUser(ctx.state, caller(ctx), true)) }),
   route('/api/users/', { GET: (ctx) => json(200, ctx.state.users.map((u) => buildUser(ctx.state, u))) }),
   route('/api/users/{id}/', {
@@ -418,6 +427,7 @@ export async function startLabelStudioStandIn (options: StandInOptions = {}): Pr
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
+    state,
     requests: context.requests,
     behaviour,
     clear: () => { context.requests.length = 0 },

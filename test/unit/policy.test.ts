@@ -33,7 +33,7 @@ t.test('templates match one segment per parameter, the rest with a final **, tra
 t.test('the shipped policies: deny by default, HEAD where GET, most specific rule reported', async (t) => {
   const policies = loadPolicies(POLICIES)
   t.same([...policies.roles.keys()].sort(), ['administrator', 'annotator', 'anonymous', 'manager', 'owner', 'reviewer'])
-  t.match(evaluate(policies, 'annotator', 'GET', '/api/projects/3/'), { granted: true, route: '/api/projects/{id:int}/', rule: { id: 'projects-read' } })
+  t.match(evaluate(policies, 'annotator', 'GET', '/api/projects/3/'), { granted: true, route: '/api/projects/{project:int}/', rule: { id: 'projects-read' } })
   t.match(evaluate(policies, 'annotator', 'HEAD', '/api/projects/3/'), { granted: true })
   t.match(evaluate(policies, 'annotator', 'DELETE', '/api/projects/3/'), { granted: false, reason: 'method-not-allowed' })
   t.match(evaluate(policies, 'annotator', 'GET', '/api/storages/s3/'), { granted: false, reason: 'no-rule' })
