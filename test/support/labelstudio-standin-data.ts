@@ -400,13 +400,24 @@ function seedProjectObjects (state: StandInState, project: number, userId: numbe
   }
   state.views.insert({ project, order: 0, user: userId, data: { title: 'Default', type: 'list', target: 'tasks' } })
   state.comments.insert({
-    project, task: task.id ?? null, annotation: annotation.id ?? null, draft: null, text: 'Check the left box',
-    is_resolved: false, created_by: userId, created_at: stamp, updated_at: stamp
+    project,
+    task: task.id ?? null,
+    annotation: annotation.id ?? null,
+    draft: null,
+    text: 'Check the left box',
+    is_resolved: false,
+    created_by: userId,
+    created_at: stamp,
+    updated_at: stamp
   })
   state.reviews.insert({ annotation: annotation.id ?? null, accepted: true, result: null, created_by: userId })
   state.mlBackends.insert({
-    project, title: `Model of project ${project}`, url: `http://ml-${project}.internal:9090`, is_interactive: true,
-    state: 'CO', model_version: 'v1'
+    project,
+    title: `Model of project ${project}`,
+    url: `http://ml-${project}.internal:9090`,
+    is_interactive: true,
+    state: 'CO',
+    model_version: 'v1'
   })
 }
 
