@@ -36,9 +36,10 @@ export async function freePort (): Promise<number> {
   })
 }
 
+// The gateway's commands (README), plus pttl, with which tests read the expiry of cached entries.
 const COMMANDS = [
   'get', 'set', 'mget', 'hset', 'hget', 'hgetall', 'sadd', 'smembers', 'publish', 'subscribe',
-  'unsubscribe', 'ping', 'multi', 'exec', 'discard', 'quit', 'hello', 'client', 'info', 'select'
+  'unsubscribe', 'ping', 'multi', 'exec', 'discard', 'quit', 'hello', 'client', 'info', 'select', 'pttl'
 ]
 
 interface Teardown { teardown: (fn: () => unknown) => void }
