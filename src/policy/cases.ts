@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { parseYamlSource, problemAt, type Problem } from '../config/source-map.js'
 import { compileSchema, validateAgainst } from '../config/validate.js'
 import { simulateRequest, simulateResponse } from './simulate.js'
+import { PROJECT_KINDS } from './scope.js'
 import type { PolicySet } from './compile.js'
 
 // Reviewers' case files: a request in, a decision and the filtered bodies out.
@@ -22,8 +23,9 @@ export const CaseSchema = Type.Object({
   projects: Type.Optional(Type.Union([Type.Literal('all'), Type.Array(Type.Integer({ minimum: 0 }))], {
     description: 'the caller\'s project binding; all when absent'
   })),
-  objects: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Integer()), {
-    description: 'the project of each object, as Label Studio would answer a lookup: {task: {87: 2}}'
+  objects: Type.Optional(Type.Object(Object.fromEntries(PROJECT_KINDS.filter((k) => k !== 'project').map((kind) =>
+    [kind, Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Integer({ minimum: 0 })))])), {
+    ...strict, description: 'the project of each object, as Label Studio would answer a lookup: {task: {87: 2}}'
   })),
   expect: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
   code: Type.Optional(Type.String({ pattern: '^LG_ERR_[A-Z_]+$' })),

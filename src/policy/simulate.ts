@@ -20,7 +20,7 @@ export interface SimulatedRequest {
   /** The caller's project binding; all projects when absent. */
   projects?: 'all' | readonly number[]
   /** The project of each object the request may name, as Label Studio would answer: {task: {87: 2}}. */
-  objects?: Readonly<Record<string, Readonly<Record<string, number>>>>
+  objects?: Readonly<Record<string, Readonly<Record<string, number>> | undefined>>
 }
 
 /** One id of the request placed in its project; `how` is `given` (a project id) or `case` (the case's objects). */

@@ -33,8 +33,20 @@ t.test('every case decides the same through a running gateway', async (t) => {
   const tokens = new Map<string, string>()
   const cases = findCaseFiles([CASES]).flatMap((f) => (parse(readFileSync(f, 'utf8')) as { cases: PolicyCase[] }).cases)
   for (const c of cases) {
-    if (c.role !== 'anonymous' && !tokens.has(c.role)) tokens.set(c.role, await gw.issueToken(`${c.role}@example.com`, c.role, ANNOTATOR.token))
-    const token = tokens.get(c.role)
+    // A case's binding is the user's; its objects are put in Label Studio where the case says they are.
+    const binding = c.projects === undefined || c.projects === 'all' ? 'all' : c.projects.join(',')
+    const key = `${c.role}:${binding}`
+    if (c.role !== 'anonymous' && !tokens.has(key)) {
+      const user = `${c.role}-${binding.replaceAll(',', '-')}@example.com`
+      tokens.set(key, await gw.issueToken(user, c.role, ANNOTATOR.token, [], binding))
+    }
+    for (const [kind, ids] of Object.entries(c.objects ?? {})) {
+      const name = TABLES[kind]
+      if (name === undefined) throw new Error(`no stand-in table for ${kind}`)
+      const table = upstream.state[name]
+      for (const [id, project] of Object.entries(ids ?? {})) table.insert({ ...table.find(Number(id)), id: Number(id), project })
+    }
+    const token = tokens.get(key)
     const body = c.body_text ?? (c.body === undefined ? undefined : JSON.stringify(c.body))
     const headers: Record<string, string> = {
       ...(token ? { authorization: `Token ${token}` } : {}),
@@ -45,17 +57,31 @@ t.test('every case decides the same through a running gateway', async (t) => {
     const res = await call(gw, c.method, c.path, headers, body)
     const code = res.headers['content-type']?.toString().startsWith('application/json') ? (safeJson(res.text)?.code as string | undefined) : undefined
     const gatewayRefused = typeof code === 'string' && code.startsWith('LG_ERR_') && code !== 'LG_ERR_UPSTREAM_BAD_RESPONSE'
+    // The gateway's own lookups of objects' projects are not the request.
+    const reached = upstream.requests.filter((r) => r.headers['x-labelgate-lookup'] === undefined)
     if (c.expect === 'deny') {
       t.equal(code, c.code ?? code, `${c.role} ${c.method} ${c.path}: ${c.name}`)
       t.ok(gatewayRefused, `denied by the gateway: ${c.name}`)
-      t.equal(upstream.requests.length, 0, `nothing reached Label Studio: ${c.name}`)
+      t.equal(reached.length, 0, `nothing reached Label Studio: ${c.name}`)
     } else {
       t.notOk(gatewayRefused, `allowed: ${c.name} (${res.status} ${code ?? ''})`)
-      t.equal(upstream.requests.length, 1, `forwarded: ${c.name}`)
-      if (c.forwarded !== undefined) t.same(JSON.parse(upstream.requests[0]?.body.toString() ?? 'null'), c.forwarded, `forwarded body: ${c.name}`)
+      t.equal(reached.length, 1, `forwarded: ${c.name}`)
+      if (c.forwarded !== undefined) t.same(JSON.parse(reached[0]?.body.toString() ?? 'null'), c.forwarded, `forwarded body: ${c.name}`)
     }
   }
 })
+
+/** The stand-in's table for each kind of object a case can place in a project. */
+const TABLES: Record<string, 'tasks' | 'annotations' | 'predictions' | 'drafts' | 'views' | 'comments' | 'reviews' | 'mlBackends'> = {
+  task: 'tasks',
+  annotation: 'annotations',
+  prediction: 'predictions',
+  draft: 'drafts',
+  view: 'views',
+  comment: 'comments',
+  review: 'reviews',
+  ml_backend: 'mlBackends'
+}
 
 function safeJson (text: string): Record<string, unknown> | null {
   try {

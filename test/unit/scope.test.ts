@@ -137,7 +137,7 @@ t.test('lists keep the items of bound projects, and their counts', async (t) => 
   })
   t.same(keepBoundItems({ ...page, next: 'http://x/?page=2' }, list, new Set([1])), { error: 'list-counts' },
     'one page of several cannot be corrected')
-  t.same(keepBoundItems({ ...page, next: 'http://x/?page=2' }, list, new Set([1, 2, 3])).removed, 0,
+  t.match(keepBoundItems({ ...page, next: 'http://x/?page=2' }, list, new Set([1, 2, 3])), { removed: 0 },
     'nothing removed: any page passes')
   t.same(keepBoundItems({ results: 'x' }, list, new Set([1])), { error: 'list-shape' })
   t.same(keepBoundItems({ tasks: [{ project: 1 }, { project: 2 }], total: 2, total_annotations: 4 },
