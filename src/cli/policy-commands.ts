@@ -47,7 +47,9 @@ export function policyTest (config: GatewayConfig, policies: PolicySet, paths: s
   }
   for (const problem of problems) out(problem)
   out(`${passed} passed, ${failed + problems.length} failed`)
-  if (failed > 0 || problems.length > 0) throw new CliError(`${failed} case(s) failed, ${problems.length} case file problem(s)`, 1)
+  if (failed > 0 || problems.length > 0) {
+    throw new CliError(`${failed} case(s) failed, ${problems.length} case file problem(s)`, 1)
+  }
 }
 
 function describeList (list: readonly string[] | null | undefined, none: string): string {
