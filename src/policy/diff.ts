@@ -1,5 +1,6 @@
 import type { CompiledRule, PolicySet } from './compile.js'
-import { normalised } from './template.js'
+import { normalised, type PathTemplate } from './template.js'
+import { PROJECT_KINDS } from './scope.js'
 
 // What a change to the policy folder grants or takes away, role by role. Pure.
 
@@ -14,6 +15,8 @@ interface Grant {
   bodyRules: readonly string[]
   /** Body fields whose values are checked: each one dropped widens. */
   values: readonly string[]
+  /** Where the project is checked (and that one is required); null: the role is not bound to projects. */
+  projects: readonly string[] | null
 }
 
 export interface RoleDiff {
@@ -39,12 +42,30 @@ function grantsOf (rules: readonly CompiledRule[]): Map<string, Grant> {
                 `max_bytes ${rule.request.maxBytes ?? 'default'}`]
             : [],
           // The whole spec is part of the entry: a loosened one reads as a check taken away.
-          values: rule.request?.values.map((v) => `${v.path}=${JSON.stringify(v.raw)}`) ?? []
+          values: rule.request?.values.map((v) => `${v.path}=${JSON.stringify(v.raw)}`) ?? [],
+          projects: projectChecks(rule, template)
         })
       }
     }
   }
   return grants
+}
+
+/** The project checks of one template: each source, whether a project is required, how a list is kept. */
+function projectChecks (rule: CompiledRule, template: PathTemplate): string[] | null {
+  if (!rule.projectsBound) return null
+  const scope = rule.project
+  if (scope === null || scope.none) return []
+  const params = template.segments.flatMap((s) =>
+    s.kind === 'param' && (PROJECT_KINDS as readonly string[]).includes(s.name) ? [`path {${s.name}}`] : [])
+  const list = scope.lists.get(normalised(template.source))
+  return [
+    ...params,
+    ...scope.sources.map((s) => `${s.where} ${s.name} (${s.kind})`),
+    list
+      ? `list kept by ${list.items ?? ''}[].${list.fieldText}${list.narrow ? `, narrowed by ${list.narrow}` : ''}`
+      : 'project required'
+  ]
 }
 
 /** Compares one list of a grant; null stands for "anything", the widest list there is. */
@@ -99,6 +120,17 @@ function diffRole (role: string, before: Map<string, Grant>, after: Map<string, 
     const checks = compareList('value checks', old.values, now.values)
     widened ||= old.values.some((v) => !now.values.includes(v))
     for (const text of checks.text) lines.push(`~ ${key} ${text}`)
+    // So it is for project checks; a role no longer bound to projects has none at all.
+    if (old.projects !== null && old.projects.length > 0 && now.projects === null) {
+      lines.push(`~ ${key} project checks: none (the role is no longer bound to projects)`)
+      widened = true
+    } else if (old.projects !== null && old.projects.length > 0 && now.projects !== null) {
+      const scoped = compareList('project checks', old.projects, now.projects)
+      widened ||= old.projects.some((v) => !(now.projects as readonly string[]).includes(v))
+      for (const text of scoped.text) lines.push(`~ ${key} ${text}`)
+    } else if (old.projects === null && now.projects !== null) {
+      lines.push(`~ ${key} project checks: now ${now.projects.join(', ') || 'none'}`)
+    }
   }
   return { role, lines, widened }
 }

@@ -71,6 +71,7 @@ export function compileScope (
     if (ctx.bound) {
       ctx.problems.push(problemAt(ctx.source, ctx.at('id'), `rule "${rule.id}" is in a role bound to projects: ` +
         'say where its project comes from (project: {...}) or that it reaches none (project: none)'))
+      checkPathParams(ctx, rule, templates, false)
     }
     return null
   }
