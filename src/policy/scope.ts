@@ -76,6 +76,13 @@ export function compileScope (
     return null
   }
   const spec: RawProjectSpec = typeof raw === 'string' ? {} : raw
+  const writes = rule.methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')
+  const unread = rule.request === undefined || rule.request.body === 'any' ||
+    (rule.request.content_types ?? ['json']).some((t) => t !== 'json')
+  if (ctx.bound && writes && unread) {
+    ctx.problems.push(problemAt(ctx.source, ctx.at('methods'), `rule "${rule.id}" takes a body: give it JSON-only ` +
+      'request fields (body object or array), so that the ids in it are read and checked rather than forwarded unread'))
+  }
   if (ctx.bound && raw !== 'none' && rule.query === undefined) {
     ctx.problems.push(problemAt(ctx.source, ctx.at('id'), `rule "${rule.id}" carries project ids: give it a query ` +
       'list (query: {} for none), so that an id in an unlisted query parameter cannot pass unchecked'))

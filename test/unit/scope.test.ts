@@ -67,6 +67,13 @@ t.test('check refuses a rule of a bound role whose project source cannot be dete
       '  - id: a\n    methods: [GET]\n    paths: [/api/projects/]\n    query: {}\n    project:\n' +
         '      lists:\n        /api/projects/: { items: results, field: id, narrow: ids }\n',
       /narrow: "ids" is not in the rule's query list/],
+    ['a write whose body is forwarded unread',
+      '  - id: a\n    methods: [PATCH]\n    paths:\n      - /api/tasks/{task:int}/\n    query: {}\n    project: path\n',
+      /\/rules\/0\/methods: rule "a" takes a body: give it JSON-only request fields/],
+    ['a write that lets multipart bodies through',
+      '  - id: a\n    methods: [POST]\n    paths:\n      - /api/tasks/{task:int}/x\n    query: {}\n    project: path\n' +
+        '    request:\n      fields: [result]\n      content_types: [json, multipart]\n',
+      /rule "a" takes a body: give it JSON-only request fields/],
     ['an unknown kind',
       '  - id: a\n    methods: [GET]\n    paths: [/api/x/]\n    query: { thing: int }\n    project:\n      query: { thing: workspace }\n',
       /\/rules\/0\/project/]
