@@ -2,6 +2,7 @@
 // come from the shared Label Studio reference data (Fern examples and real exports); the few values
 // curated here are kept small. Each stand-in instance gets its own in-memory copy.
 
+import { BrowserSessions } from './labelstudio-standin-browser.js'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +16,8 @@ export interface StandInUser {
   email: string
   username?: string
   token: string
+  /** Defaults to the part of the e-mail before @, then "-password" (see passwordOf). */
+  password?: string
 }
 
 export const DEFAULT_STANDIN_USERS: readonly StandInUser[] = Object.freeze([
@@ -185,7 +188,10 @@ export class Table {
 }
 
 export interface StandInState {
-  users: readonly StandInUser[]
+  /** Signup adds to it. */
+  users: StandInUser[]
+  /** Browser sessions and JWT access tokens. */
+  browser: BrowserSessions
   templates: Templates
   projects: Table
   tasks: Table
@@ -356,7 +362,8 @@ function seedPrediction (state: StandInState): void {
 export function createStandInState (users: readonly StandInUser[], dir = DEFAULT_REFERENCE_DIR): StandInState {
   const reference = loadReferenceData(dir)
   const state: StandInState = {
-    users,
+    users: [...users],
+    browser: new BrowserSessions(),
     templates: reference.templates,
     projects: new Table(),
     tasks: new Table(),

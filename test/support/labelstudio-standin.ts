@@ -12,6 +12,7 @@ import {
   removeTask, taskTotals, taskView, tasksOf
 } from './labelstudio-standin-data.js'
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
+import { csrfFailure, csrfPage, loginPage, newCsrfToken, parseCookies, passwordOf } from './labelstudio-standin-browser.js'
 
 export { DEFAULT_STANDIN_USERS }
 export type { JsonObject, JsonValue, StandInState, StandInUser }
@@ -45,6 +46,8 @@ export interface RecordedRequest {
 export interface StandIn {
   url: string
   port: number
+  /** A Label Studio access JWT (Bearer) for a user, valid for `seconds`. */
+  accessToken: (userId: number, seconds?: number) => string
   /** The stand-in's data, for tests that need the ids of one project's objects. */
   state: StandInState
   requests: RecordedRequest[]
@@ -57,6 +60,7 @@ interface Reply { status: number, headers: Record<string, string>, payload: stri
 
 interface RouteContext {
   state: StandInState
+  headers: IncomingHttpHeaders
   user: StandInUser | null
   params: Record<string, number>
   query: URLSearchParams
@@ -104,12 +108,24 @@ function parseBody (headers: IncomingHttpHeaders, body: Buffer): JsonValue | und
   }
 }
 
-function authenticate (headers: IncomingHttpHeaders, users: readonly StandInUser[]): Auth {
+function authenticate (headers: IncomingHttpHeaders, state: StandInState): Auth {
+  const users = state.users
   // Label Studio's XApiKeySupportMiddleware turns X-Api-Key into `Authorization: Token`, overriding it.
   const apiKey = headers['x-api-key']
   const header = typeof apiKey === 'string' ? `Token ${apiKey}` : headers.authorization ?? ''
   const parts = header.split(/\s+/).filter((p) => p !== '')
-  if (parts[0]?.toLowerCase() !== 'token') return { none: true }
+  // JWTAuthenticationMiddleware: a valid Bearer JWT signs the user in; anything else it ignores.
+  if (parts[0] === 'Bearer' && parts.length === 2) {
+    const id = state.browser.verify(parts[1] as string)
+    const user = users.find((u) => u.id === id)
+    return user === undefined ? { none: true } : { user }
+  }
+  if (parts[0]?.toLowerCase() !== 'token') {
+    // SessionAuthentication: the signed-in session of the sessionid cookie.
+    const id = state.browser.userOf(parseCookies(headers.cookie).sessionid)
+    const user = users.find((u) => u.id === id)
+    return user === undefined ? { none: true } : { user }
+  }
   if (parts.length === 1) return { invalid: 'Invalid token header. No credentials provided.' }
   if (parts.length > 2) return { invalid: 'Invalid token header. Token string should not contain spaces.' }
   const user = users.find((u) => u.token === parts[1])
@@ -224,6 +240,41 @@ function exportProject (ctx: RouteContext): Reply {
   return json(200, tasks, { 'content-disposition': `attachment; filename="${name}"` })
 }
 
+/** The login or signup form, with a new csrftoken cookie unless the browser has one. */
+function formPage (ctx: RouteContext, action: string): Reply {
+  const csrf = parseCookies(ctx.headers.cookie).csrftoken ?? newCsrfToken()
+  return {
+    status: 200,
+    headers: { 'content-type': HTML_TYPE, 'set-cookie': `csrftoken=${csrf}; expires=Thu, 02 Dec 2027 10:00:00 GMT; Max-Age=31449600; Path=/; SameSite=Lax` },
+    payload: action === '/user/login/' ? LOGIN_PAGE.replace('value="standin"', `value="${csrf}"`) : loginPage(csrf, action)
+  }
+}
+
+/** Django's login (and signup) views: CSRF-checked form posts that open a session. */
+function signIn (ctx: RouteContext, signup: boolean): Reply {
+  const data = ctx.data()
+  const form = isJsonObject(data) ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, String(v)])) : {}
+  const failure = csrfFailure(ctx.headers, form)
+  if (failure !== null) return { status: 403, headers: { 'content-type': HTML_TYPE }, payload: csrfPage(failure) }
+  let user = ctx.state.users.find((u) => u.email === form.email)
+  if (signup && user === undefined && form.email !== undefined && form.password !== undefined) {
+    const created = {
+      id: Math.max(...ctx.state.users.map((u) => u.id)) + 1, email: form.email, token: newCsrfToken().slice(0, 40), password: form.password
+    }
+    ctx.state.users.push(created)
+    user = created
+  }
+  if (user === undefined || form.password !== passwordOf(user)) {
+    return { status: 200, headers: { 'content-type': HTML_TYPE }, payload: '<p>The email or password you entered is incorrect.</p>' }
+  }
+  const session = ctx.state.browser.open(user.id)
+  return {
+    status: 302,
+    headers: { location: '/', 'set-cookie': `sessionid=${session}; expires=Thu, 17 Dec 2026 10:00:00 GMT; HttpOnly; Max-Age=1209600; Path=/; SameSite=Lax` },
+    payload: ''
+  }
+}
+
 type View = (state: StandInState, row: JsonObject) => JsonValue
 type Remove = (state: StandInState, id: number) => void
 
@@ -254,8 +305,8 @@ const PREDICTION_CRUD = crud((s) => s.predictions)
 const ROUTES: Route[] = [
   route('/health/', { GET: () => json(200, { status: 'UP' }) }, true),
   route('/api/version/', { GET: (ctx) => json(200, buildVersion(ctx.state)) }, true),
-  route('/user/login/', { GET: () => ({ status: 200, headers: { 'content-type': HTML_TYPE }, payload: LOGIN_PAGE }) },
-    true),
+  route('/user/login/', { GET: (ctx) => formPage(ctx, '/user/login/'), POST: (ctx) => signIn(ctx, false) }, true),
+  route('/user/signup/', { GET: (ctx) => formPage(ctx, '/user/signup/'), POST: (ctx) => signIn(ctx, true) }, true),
   route('/api/projects/', {
     GET: listProjects,
     POST: (ctx) => json(201, projectView(ctx.state, addProject(ctx.state, dataObject(ctx), caller(ctx).id)))
@@ -343,6 +394,7 @@ function dispatch (state: StandInState, record: RecordedRequest, auth: Auth): Re
     params: found.params,
     query: new URLSearchParams(queryAt === -1 ? '' : record.url.slice(queryAt + 1)),
     origin: `http://${record.headers.host ?? '127.0.0.1'}`,
+    headers: record.headers,
     pathname: rawPath,
     data: () => parseBody(record.headers, record.body)
   }
@@ -374,7 +426,7 @@ async function readBody (req: IncomingMessage): Promise<Buffer> {
 }
 
 async function handle (server: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const auth = authenticate(req.headers, server.state.users)
+  const auth = authenticate(req.headers, server.state)
   const record: RecordedRequest = {
     method: req.method ?? '',
     url: req.url ?? '',
@@ -427,6 +479,7 @@ export async function startLabelStudioStandIn (options: StandInOptions = {}): Pr
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
+    accessToken: (userId, seconds) => state.browser.accessToken(userId, seconds),
     state,
     requests: context.requests,
     behaviour,
