@@ -9,7 +9,8 @@ import { Authenticator } from './auth/authenticate.js'
 import { accessPlugin } from './auth/plugin.js'
 import { edgePlugin, newGateState } from './edge/plugin.js'
 import { createTrust } from './edge/trust.js'
-import { proxyPlugin } from './proxy/plugin.js'
+import { createUpstreamAgent, proxyPlugin } from './proxy/plugin.js'
+import { SessionIntrospector } from './auth/sessions.js'
 import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
 import {
@@ -90,11 +91,25 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   // 2. Canonical form of the request line and headers, before anything reads them.
   await app.register(edgePlugin)
   // 3. Authentication and the role's decision; nothing is forwarded or read before both pass.
-  const authenticator = new Authenticator(deps.store, config.identity)
-  await app.register(accessPlugin, { authenticator, policies: deps.policies })
+  // One connection pool to Label Studio serves forwarding and the gateway's own questions.
+  const agent = createUpstreamAgent(config.upstream)
+  app.addHook('onClose', async () => { await agent.close() })
+  const sessions = new SessionIntrospector({
+    upstreamUrl: config.upstream.url,
+    dispatcher: agent,
+    store: deps.store,
+    ttlMs: config.sessions.cacheTtlMs,
+    cookieName: config.sessions.cookieName
+  })
+  const authenticator = new Authenticator(deps.store, config.identity, sessions)
+  await app.register(accessPlugin, {
+    authenticator, policies: deps.policies, sessions: config.sessions, publicOrigin: config.server.publicOrigin
+  })
   // 4. The gateway's own routes, then everything else to Label Studio.
   registerInternalRoutes(app, deps.store)
   await app.register(proxyPlugin, {
+    agent,
+    sessions: config.sessions,
     upstream: config.upstream,
     filters: config.filters,
     isTrusted,

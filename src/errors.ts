@@ -24,6 +24,8 @@ export const LG_ERR_AUTH_MISSING = createError(
   'LG_ERR_AUTH_MISSING', 'This route needs a credential: send Authorization: Token <token>', 401)
 export const LG_ERR_AUTH_INVALID = createError(
   'LG_ERR_AUTH_INVALID', 'The credential is not valid', 401)
+export const LG_ERR_CSRF_ORIGIN_DENIED = createError(
+  'LG_ERR_CSRF_ORIGIN_DENIED', 'A write with cookies must come from this site: its Origin is not accepted', 403)
 export const LG_ERR_POLICY_DENIED = createError(
   'LG_ERR_POLICY_DENIED', 'Your role may not %s %s', 403)
 export const LG_ERR_POLICY_FIELD_DENIED = createError(

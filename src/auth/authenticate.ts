@@ -3,7 +3,8 @@ import { IdentityCache } from '../identity/cache.js'
 import { digestToken, tokenProblem, type Identity } from '../identity/records.js'
 import { unseal } from '../identity/seal.js'
 import type { IdentityStore } from '../identity/store.js'
-import type { Credential } from './credentials.js'
+import { jwtExpiry, type Credential } from './credentials.js'
+import type { SessionIntrospector } from './sessions.js'
 
 /** Who is calling, as far as the policy and the proxy are concerned. */
 export interface Principal {
@@ -14,10 +15,12 @@ export interface Principal {
   projects: 'all' | readonly number[]
   /** The one `Authorization` value sent to Label Studio, or null to send none. */
   upstreamAuthorization: string | null
+  /** How the caller proved who they are: a gateway or Label Studio token, a session cookie, an access JWT. */
+  via: 'token' | 'cookie' | 'jwt' | 'none'
 }
 
 export const ANONYMOUS: Principal = Object.freeze({
-  user: null, role: 'anonymous', tokenId: null, projects: [], upstreamAuthorization: null
+  user: null, role: 'anonymous', tokenId: null, projects: [], upstreamAuthorization: null, via: 'none'
 })
 
 export interface AuthenticatorOptions {
@@ -31,14 +34,22 @@ export class Authenticator {
   readonly #cache: IdentityCache
   readonly #options: AuthenticatorOptions
 
-  constructor (store: IdentityStore, options: AuthenticatorOptions) {
+  readonly #store: IdentityStore
+  readonly #sessions: SessionIntrospector | null
+
+  constructor (store: IdentityStore, options: AuthenticatorOptions, sessions: SessionIntrospector | null = null) {
     this.#cache = new IdentityCache(store, options.cacheTtlMs, options.cacheSize)
     this.#options = options
+    this.#store = store
+    this.#sessions = sessions
   }
 
   /** Resolves a credential to a principal; throws a coded error for every way that can fail. */
-  async authenticate (credential: Credential | null, now = Date.now()): Promise<Principal> {
+  async authenticate (credential: Credential | null, now = Date.now(), requestId = ''): Promise<Principal> {
     if (credential === null) return ANONYMOUS
+    if (credential.source === 'cookie' || credential.source === 'jwt') {
+      return await this.#session(credential, now, requestId)
+    }
     let identity: Identity | null
     try {
       // Looked up by digest only: the token itself is never compared or stored.
@@ -54,7 +65,41 @@ export class Authenticator {
       tokenId: identity.token.id,
       // A token whose user has no binding (default_role) is bound to no project.
       projects: identity.user?.projects ?? [],
-      upstreamAuthorization: this.#upstreamAuthorization(identity, credential)
+      upstreamAuthorization: this.#upstreamAuthorization(identity, credential),
+      via: 'token'
+    }
+  }
+
+  /**
+   * A browser session or an access JWT: Label Studio names the user, the user's binding gives the
+   * role. A session Label Studio has ended is anonymous (browsers keep stale cookies); an access JWT
+   * it refuses, or one past its expiry, is invalid.
+   */
+  async #session (credential: Credential, now: number, requestId: string): Promise<Principal> {
+    const jwt = credential.source === 'jwt'
+    const expiry = jwt ? jwtExpiry(credential.value) : null
+    if (jwt && (expiry === null || expiry * 1000 <= now)) throw withDetail(new LG_ERR_AUTH_INVALID(), 'expired-jwt')
+    if (this.#sessions === null) throw withDetail(new LG_ERR_AUTH_INVALID(), 'sessions-off')
+    const ttl = expiry === null ? Infinity : expiry * 1000 - now
+    const user = await this.#sessions.userOf(credential, requestId, ttl)
+    if (user === null) {
+      if (jwt) throw withDetail(new LG_ERR_AUTH_INVALID(), 'jwt-refused-upstream')
+      return { ...ANONYMOUS, via: 'none' }
+    }
+    let binding
+    try {
+      binding = await this.#store.getUser(user.email) ?? await this.#store.getUser(String(user.id))
+    } catch (err) {
+      throw withDetail(new LG_ERR_TOKEN_STORE_UNAVAILABLE({ cause: err }), 'store-error')
+    }
+    if (binding?.disabled === true) throw withDetail(new LG_ERR_AUTH_INVALID(), 'disabled-user')
+    return {
+      user: user.email,
+      role: binding?.role ?? this.#options.defaultRole,
+      tokenId: null,
+      projects: binding?.projects ?? [],
+      upstreamAuthorization: jwt ? `Bearer ${credential.value}` : null,
+      via: jwt ? 'jwt' : 'cookie'
     }
   }
 

@@ -1,3 +1,4 @@
+import { resolveSessions } from './sessions.js'
 import { readFileSync, accessSync, constants } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isIP } from 'node:net'
@@ -109,11 +110,12 @@ function resolveConfig (
       // The built-in list always applies: a configuration can add keys, never take one away.
       dropFields: new Set([...DEFAULT_DROP_FIELDS, ...raw.filters.drop_fields])
     })),
+    sessions: guarded(() => resolveSessions(raw, raw.upstream.url, c)),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, log } = sections
-  if (!server || !tls || !upstream || !identity || !policies || !filters || !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, filters, log }
+  const { server, tls, upstream, identity, policies, filters, sessions, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !log) return null
+  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, log }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {

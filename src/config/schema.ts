@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { SessionsSchema } from './sessions.js'
 
 // The schema of gateway.yaml. It is the single source of truth: Ajv validates against it and the
 // TypeScript type is derived from it. Every object refuses unknown keys, and defaults apply only to
@@ -154,6 +155,7 @@ export const GatewayConfigSchema = Type.Object({
   identity: section(Identity),
   policies: section(Policies),
   filters: section(Filters),
+  sessions: section(SessionsSchema),
   log: section(Log)
 }, strict)
 

@@ -56,5 +56,15 @@ export interface GatewayConfig {
   }
   policies: { dir: string, projectCacheTtlMs: number }
   filters: { requestMaxBytes: number, responseMaxBytes: number, dropFields: ReadonlySet<string> }
+  sessions: {
+    cookieName: string
+    csrfCookieName: string
+    cacheTtlMs: number
+    /** Origins, besides the public one, whose cookie-authenticated writes are accepted. */
+    trustedOrigins: readonly string[]
+    sameSite: 'lax' | 'strict' | 'none'
+    /** The Origin sent to Label Studio on writes whose origin the gateway has checked. */
+    upstreamOrigin: string
+  }
   log: { level: string }
 }

@@ -20,6 +20,8 @@ export function newGateState (): GateState {
     project: null,
     projectList: null,
     upstreamQuery: null,
+    upstreamCookie: null,
+    originChecked: false,
     logged: false
   }
 }

@@ -7,13 +7,13 @@ import type { Identity, TokenRecord, UserRecord } from './records.js'
 // Every read sees the latest committed write of any process, so nothing is cached in memory and
 // a revocation by the CLI applies to the very next request.
 
-const MAX_CACHED_PROJECTS = 100_000
+const MAX_REMEMBERED = 100_000
 
 export class EmbeddedIdentityStore implements IdentityStore {
   readonly kind = 'embedded' as const
   readonly hearing = false
   readonly #db: RootDatabase<TokenRecord | UserRecord | string, string>
-  readonly #projects = new Map<string, { project: number, until: number }>()
+  readonly #remembered = new Map<string, { value: string, until: number }>()
 
   constructor (path: string) {
     mkdirSync(path, { recursive: true, mode: 0o700 })
@@ -66,20 +66,21 @@ export class EmbeddedIdentityStore implements IdentityStore {
     return out
   }
 
-  // Object-to-project answers are kept in memory: one replica, and nothing to keep across restarts.
-  async cachedProject (key: string): Promise<number | null> {
-    const hit = this.#projects.get(key)
+  // Answers remembered from Label Studio are kept in memory: one replica, nothing worth keeping
+  // across restarts.
+  async recall (key: string): Promise<string | null> {
+    const hit = this.#remembered.get(key)
     if (hit === undefined || hit.until <= Date.now()) return null
-    return hit.project
+    return hit.value
   }
 
-  async cacheProject (key: string, project: number, ttlMs: number): Promise<void> {
-    this.#projects.delete(key)
-    if (this.#projects.size >= MAX_CACHED_PROJECTS) {
-      const oldest = this.#projects.keys().next().value
-      if (oldest !== undefined) this.#projects.delete(oldest)
+  async remember (key: string, value: string, ttlMs: number): Promise<void> {
+    this.#remembered.delete(key)
+    if (this.#remembered.size >= MAX_REMEMBERED) {
+      const oldest = this.#remembered.keys().next().value
+      if (oldest !== undefined) this.#remembered.delete(oldest)
     }
-    this.#projects.set(key, { project, until: Date.now() + ttlMs })
+    this.#remembered.set(key, { value, until: Date.now() + ttlMs })
   }
 
   async ping (): Promise<void> {

@@ -7,7 +7,8 @@ import type { Identity, TokenRecord, UserRecord } from './records.js'
 // The shared store. Keys, under the configured prefix:
 //   token:<digest>   a TokenRecord as JSON          tokens    hash of token id -> digest
 //   user:<name>      a UserRecord as JSON           users     set of user names
-//   object:<kind>:<id>  the project of a Label Studio object, with an expiry
+//   object:<kind>:<id>  the project of a Label Studio object     session:<sha256>  the user of a session
+// (both with an expiry)
 // Changes are published on the channel <prefix>invalidate so that every replica drops its cache.
 
 export function redisOptions (config: RedisStoreConfig) {
@@ -116,13 +117,12 @@ export class RedisIdentityStore implements IdentityStore {
     return values.map((v) => parse<UserRecord>(v)).filter((r): r is UserRecord => r !== null)
   }
 
-  async cachedProject (key: string): Promise<number | null> {
-    const value = await this.#client.get(this.#key('object', key))
-    return value !== null && /^[0-9]{1,15}$/.test(value) ? Number(value) : null
+  async recall (key: string): Promise<string | null> {
+    return await this.#client.get(`${this.#prefix}${key}`)
   }
 
-  async cacheProject (key: string, project: number, ttlMs: number): Promise<void> {
-    await this.#client.set(this.#key('object', key), String(project), 'PX', ttlMs)
+  async remember (key: string, value: string, ttlMs: number): Promise<void> {
+    await this.#client.set(`${this.#prefix}${key}`, value, 'PX', Math.max(1, Math.round(ttlMs)))
   }
 
   async ready (): Promise<void> {

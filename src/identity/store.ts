@@ -20,10 +20,13 @@ export interface IdentityStore {
   getUser (user: string): Promise<UserRecord | null>
   putUser (record: UserRecord): Promise<void>
   listUsers (): Promise<UserRecord[]>
-  /** The project of a Label Studio object (`task:87`) that a lookup found earlier; null when not known. */
-  cachedProject (key: string): Promise<number | null>
-  /** Remembers the project of an object for `ttlMs`, for every replica that shares the store. */
-  cacheProject (key: string, project: number, ttlMs: number): Promise<void>
+  /**
+   * A value remembered from an earlier answer of Label Studio: the project of an object
+   * (`object:task:87`) or the user behind a session (`session:<sha256>`); null when not known.
+   */
+  recall (key: string): Promise<string | null>
+  /** Remembers a value for `ttlMs`, for every replica that shares the store. */
+  remember (key: string, value: string, ttlMs: number): Promise<void>
   ping (): Promise<void>
   /** Resolves once the store can take commands; rejects if it cannot within its connect timeout. */
   ready (): Promise<void>

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { hardenSetCookie, type SameSiteOptions } from '../auth/csrf.js'
 
 // What crosses the gateway in each direction. Pure functions over header maps.
 
@@ -57,9 +58,15 @@ export function upstreamRequestHeaders (client: IncomingHttpHeaders, ctx: Forwar
   return out
 }
 
-/** The upstream's response headers as the client gets them. */
-export function clientResponseHeaders (upstream: IncomingHttpHeaders, requestId: string): IncomingHttpHeaders {
+/** The upstream's response headers as the client gets them; every cookie hardened. */
+export function clientResponseHeaders (
+  upstream: IncomingHttpHeaders, requestId: string, cookies: SameSiteOptions
+): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = { ...upstream }
+  // One Set-Cookie arrives as a string, several as a list.
+  const setCookie: unknown = upstream['set-cookie']
+  if (typeof setCookie === 'string') out['set-cookie'] = [hardenSetCookie(setCookie, cookies)]
+  else if (Array.isArray(setCookie)) out['set-cookie'] = setCookie.map((c: string) => hardenSetCookie(c, cookies))
   for (const name of named(upstream, 'connection')) delete out[name]
   for (const name of HOP_BY_HOP) delete out[name]
   // The gateway's own HSTS applies to every response; an upstream's weaker one must not replace it.

@@ -15,6 +15,9 @@ import { ProjectResolver } from '../scope/resolve.js'
 import { enforceProjects } from '../scope/enforce.js'
 
 export interface ProxyOptions {
+  /** The connection pool to Label Studio; its owner closes it. */
+  agent: Agent
+  sessions: GatewayConfig['sessions']
   upstream: GatewayConfig['upstream']
   filters: GatewayConfig['filters']
   store: IdentityStore
@@ -64,6 +67,11 @@ function forwardHeaders (options: ProxyOptions, request: Forwarded, headers: Inc
   }
   // reply-from has set the Host for the upstream connection; keep its value.
   out.host = headers.host
+  const gate = request.gate
+  if (gate.upstreamCookie !== null) out.cookie = gate.upstreamCookie
+  // Django compares a form's Origin with the origin it believes it serves; the gateway has checked
+  // the browser's, so Label Studio is sent its own (section "Label Studio's login" in the README).
+  if (gate.originChecked) out.origin = options.sessions.upstreamOrigin
   const length = request.gate.forwardedLength
   if (length !== null) {
     // The body is the gateway's own serialisation: its length, no transfer or content coding.
@@ -82,8 +90,12 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
   // Every body reaches the proxy as a stream: Fastify's own text parser would otherwise turn
   // text/plain bodies into strings that skip the stream handling.
   app.removeContentTypeParser('text/plain')
-  const agent = createUpstreamAgent(options.upstream)
-  app.addHook('onClose', async () => { await agent.close() })
+  const agent = options.agent
+  const cookieOptions = {
+    sessionCookie: options.sessions.cookieName,
+    csrfCookie: options.sessions.csrfCookieName,
+    sameSite: options.sessions.sameSite
+  }
   const resolver = new ProjectResolver({
     upstreamUrl: options.upstream.url,
     dispatcher: agent,
@@ -111,7 +123,8 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
       // A list narrowed to the caller's projects is the one exception (src/scope/).
       queryString: (_search, _url, request) => request.gate.upstreamQuery ?? request.gate.target?.query ?? '',
       rewriteRequestHeaders: (request, headers) => forwardHeaders(options, request, headers as IncomingHttpHeaders),
-      rewriteHeaders: (headers, request) => clientResponseHeaders(headers as IncomingHttpHeaders, request?.id ?? ''),
+      rewriteHeaders: (headers, request) =>
+        clientResponseHeaders(headers as IncomingHttpHeaders, request?.id ?? '', cookieOptions),
       // A gateway must not replay requests on its own: Label Studio's answer, 503 included, is final.
       retryDelay: () => null,
       onResponse: (request, reply, res) => {

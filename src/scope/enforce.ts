@@ -28,9 +28,9 @@ export async function enforceProjects (
   let outside: string | null = null
   for (let i = 0; i < plan.refs.length && outside === null; i += CONCURRENCY) {
     const batch = plan.refs.slice(i, i + CONCURRENCY)
-    const authorization = principal?.upstreamAuthorization ?? null
+    const caller = { authorization: principal?.upstreamAuthorization ?? null, cookie: gate.upstreamCookie }
     const placed = await Promise.all(batch.map(async (ref) =>
-      ({ ref, placement: await resolver.place(ref.kind, ref.id, authorization, request.id) })))
+      ({ ref, placement: await resolver.place(ref.kind, ref.id, caller, request.id) })))
     for (const { ref, placement } of placed) {
       if (checks.length < LOGGED) {
         checks.push({ via: ref.via, kind: ref.kind, id: ref.id, project: placement.project, how: placement.how })

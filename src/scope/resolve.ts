@@ -30,6 +30,9 @@ const LEADS: ReadonlyArray<readonly [string, ProjectKind]> = [
 /** How far a chain of leads is followed (a review names an annotation, which names a task). */
 const MAX_HOPS = 3
 
+/** What the caller presents to Label Studio: the credential its own request would be forwarded with. */
+export interface CallerCredential { authorization: string | null, cookie: string | null }
+
 export interface Placement {
   /** The object's project, or null when Label Studio does not show the object to the caller. */
   project: number | null
@@ -51,31 +54,31 @@ export class ProjectResolver {
     this.#options = options
   }
 
-  async place (kind: ProjectKind, id: number, authorization: string | null, requestId: string): Promise<Placement> {
+  async place (kind: ProjectKind, id: number, caller: CallerCredential, requestId: string): Promise<Placement> {
     if (kind === 'project') return { project: id, how: 'given' }
-    return await this.#place(kind, id, authorization, requestId, 0)
+    return await this.#place(kind, id, caller, requestId, 0)
   }
 
   async #place (
-    kind: Exclude<ProjectKind, 'project'>, id: number, authorization: string | null, requestId: string, hops: number
+    kind: Exclude<ProjectKind, 'project'>, id: number, caller: CallerCredential, requestId: string, hops: number
   ): Promise<Placement> {
-    const key = `${kind}:${id}`
+    const key = `object:${kind}:${id}`
     const caching = this.#options.ttlMs > 0
-    const cached = caching ? await this.#store(() => this.#options.store.cachedProject(key)) : null
-    if (cached !== null) return { project: cached, how: 'cache' }
-    const answer = await this.#lookup(kind, id, authorization, requestId)
+    const text = caching ? await this.#store(() => this.#options.store.recall(key)) : null
+    if (text !== null && /^[0-9]{1,15}$/.test(text)) return { project: Number(text), how: 'cache' }
+    const answer = await this.#lookup(kind, id, caller, requestId)
     if (answer === null) return { project: null, how: 'lookup' }
     for (const [field, leads] of LEADS) {
       const value = answer[field]
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) continue
       if (leads === 'project') {
-        if (caching) await this.#store(() => this.#options.store.cacheProject(key, value, this.#options.ttlMs))
+        if (caching) await this.#store(() => this.#options.store.remember(key, String(value), this.#options.ttlMs))
         return { project: value, how: 'lookup' }
       }
       if (hops + 1 >= MAX_HOPS || leads === kind) break
-      const found = await this.#place(leads, value, authorization, requestId, hops + 1)
+      const found = await this.#place(leads, value, caller, requestId, hops + 1)
       if (found.project !== null && caching) {
-        await this.#store(() => this.#options.store.cacheProject(key, found.project as number, this.#options.ttlMs))
+        await this.#store(() => this.#options.store.remember(key, String(found.project), this.#options.ttlMs))
       }
       return { project: found.project, how: 'lookup' }
     }
@@ -84,7 +87,7 @@ export class ProjectResolver {
 
   /** The object as the caller sees it; null when Label Studio does not show it to them. */
   async #lookup (
-    kind: Exclude<ProjectKind, 'project'>, id: number, authorization: string | null, requestId: string
+    kind: Exclude<ProjectKind, 'project'>, id: number, caller: CallerCredential, requestId: string
   ): Promise<Record<string, unknown> | null> {
     const url = new URL(LOOKUP_PATHS[kind].replace('{id}', String(id)), this.#options.upstreamUrl)
     let response: Dispatcher.ResponseData
@@ -97,7 +100,8 @@ export class ProjectResolver {
           'x-request-id': requestId,
           // Tells Label Studio's logs (and tests) that the gateway asked, not the client.
           'x-labelgate-lookup': kind,
-          ...(authorization === null ? {} : { authorization })
+          ...(caller.authorization === null ? {} : { authorization: caller.authorization }),
+          ...(caller.cookie === null ? {} : { cookie: caller.cookie })
         }
       })
     } catch (err) {

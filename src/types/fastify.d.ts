@@ -26,6 +26,10 @@ export interface GateState {
   projectList: { spec: ListSpec, projects: ReadonlySet<number> } | null
   /** The query sent upstream when it is not the client's (a list narrowed to the bound projects). */
   upstreamQuery: string | null
+  /** The Cookie header sent upstream (a browser session's cookies); null: none. */
+  upstreamCookie: string | null
+  /** The gateway has checked the request's Origin: Label Studio is sent the origin it expects. */
+  originChecked: boolean
   /** Set once the access line is written, so that no request is logged twice. */
   logged: boolean
 }
