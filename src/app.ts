@@ -110,6 +110,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(proxyPlugin, {
     agent,
     sessions: config.sessions,
+    signup: config.signup,
     upstream: config.upstream,
     filters: config.filters,
     isTrusted,

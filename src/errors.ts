@@ -44,6 +44,12 @@ export const LG_ERR_UPSTREAM_LOOKUP_FAILED = createError(
   'LG_ERR_UPSTREAM_LOOKUP_FAILED', 'Label Studio did not say which project an object belongs to', 502)
 export const LG_ERR_REQUEST_NOT_JSON = createError(
   'LG_ERR_REQUEST_NOT_JSON', 'This route takes a JSON body (Content-Type: application/json): %s', 415)
+export const LG_ERR_REQUEST_NOT_FORM = createError(
+  'LG_ERR_REQUEST_NOT_FORM', 'This route takes a form body (application/x-www-form-urlencoded)', 415)
+export const LG_ERR_PASSWORD_POLICY = createError(
+  'LG_ERR_PASSWORD_POLICY', 'The password is not acceptable: %s', 400)
+export const LG_ERR_SIGNUP_CLOSED = createError(
+  'LG_ERR_SIGNUP_CLOSED', 'Signing up here is not possible: %s', 403)
 export const LG_ERR_REQUEST_BAD_JSON = createError(
   'LG_ERR_REQUEST_BAD_JSON', 'The JSON body is not acceptable: %s', 400)
 export const LG_ERR_REQUEST_BODY_TOO_LARGE = createError(

@@ -1,4 +1,5 @@
 import { resolveSessions } from './sessions.js'
+import { resolveSignup } from './signup.js'
 import { readFileSync, accessSync, constants } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isIP } from 'node:net'
@@ -111,11 +112,12 @@ function resolveConfig (
       dropFields: new Set([...DEFAULT_DROP_FIELDS, ...raw.filters.drop_fields])
     })),
     sessions: guarded(() => resolveSessions(raw, raw.upstream.url, c)),
+    signup: guarded(() => resolveSignup(raw, c)),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, sessions, log } = sections
-  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, log }
+  const { server, tls, upstream, identity, policies, filters, sessions, signup, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !log) return null
+  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, signup, log }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {

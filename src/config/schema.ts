@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { SessionsSchema } from './sessions.js'
+import { SignupSchema } from './signup.js'
 
 // The schema of gateway.yaml. It is the single source of truth: Ajv validates against it and the
 // TypeScript type is derived from it. Every object refuses unknown keys, and defaults apply only to
@@ -156,6 +157,7 @@ export const GatewayConfigSchema = Type.Object({
   policies: section(Policies),
   filters: section(Filters),
   sessions: section(SessionsSchema),
+  signup: section(SignupSchema),
   log: section(Log)
 }, strict)
 

@@ -66,5 +66,6 @@ export interface GatewayConfig {
     /** The Origin sent to Label Studio on writes whose origin the gateway has checked. */
     upstreamOrigin: string
   }
+  signup: { mode: 'closed' | 'invite' | 'open', passwordMinLength: number, passwordMaxLength: number }
   log: { level: string }
 }

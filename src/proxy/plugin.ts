@@ -13,11 +13,13 @@ import { parseHostHeader } from '../edge/host.js'
 import type { IdentityStore } from '../identity/store.js'
 import { ProjectResolver } from '../scope/resolve.js'
 import { enforceProjects } from '../scope/enforce.js'
+import { checkPasswords, checkSignupMode } from './passwords.js'
 
 export interface ProxyOptions {
   /** The connection pool to Label Studio; its owner closes it. */
   agent: Agent
   sessions: GatewayConfig['sessions']
+  signup: GatewayConfig['signup']
   upstream: GatewayConfig['upstream']
   filters: GatewayConfig['filters']
   store: IdentityStore
@@ -113,7 +115,9 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
     preHandler: async (request: FastifyRequest) => {
       const rule = request.gate.decision?.rule
       if (rule) {
+        checkSignupMode(request.gate.target?.path ?? '', request.gate.target?.query ?? '', options.signup)
         const body = await checkRequestBody(request, rule, options.filters)
+        await checkPasswords(request, body, options)
         await enforceProjects(request, rule, body, resolver)
       }
       request.gate.upstream = { start: performance.now(), statusCode: null, ms: null }
