@@ -51,6 +51,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 2048
     },
     requestTimeout: config.server.requestTimeoutMs,
+    // A connection that stays silent this long, mid-request or mid-answer, is closed.
+    connectionTimeout: config.server.idleTimeoutMs,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     return503OnClosing: true,
     clientErrorHandler: createClientErrorHandler(deps.logger),
@@ -89,7 +91,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     crossOriginEmbedderPolicy: false
   })
   // 2. Canonical form of the request line and headers, before anything reads them.
-  await app.register(edgePlugin)
+  await app.register(edgePlugin, {
+    allowedHosts: config.server.allowedHosts,
+    maxBodyBytes: config.server.maxBodyBytes,
+    ownPort: () => {
+      const address = app.server.address()
+      return typeof address === 'object' && address !== null ? address.port : config.server.port
+    }
+  })
   // 3. Authentication and the role's decision; nothing is forwarded or read before both pass.
   // One connection pool to Label Studio serves forwarding and the gateway's own questions.
   const agent = createUpstreamAgent(config.upstream)
@@ -111,6 +120,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     agent,
     sessions: config.sessions,
     signup: config.signup,
+    maxBodyBytes: config.server.maxBodyBytes,
     upstream: config.upstream,
     filters: config.filters,
     isTrusted,

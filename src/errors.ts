@@ -12,6 +12,8 @@ export const LG_ERR_REQUEST_METHOD_OVERRIDE = createError(
   'LG_ERR_REQUEST_METHOD_OVERRIDE', 'Method overrides are refused: %s', 400)
 export const LG_ERR_REQUEST_BAD_HEADER = createError(
   'LG_ERR_REQUEST_BAD_HEADER', 'The request headers are ambiguous: %s', 400)
+export const LG_ERR_REQUEST_UNKNOWN_HOST = createError(
+  'LG_ERR_REQUEST_UNKNOWN_HOST', 'This gateway does not serve that host', 421)
 export const LG_ERR_REQUEST_MALFORMED = createError(
   'LG_ERR_REQUEST_MALFORMED', 'The request could not be parsed as HTTP/1.1', 400)
 export const LG_ERR_REQUEST_HEADERS_TOO_LARGE = createError(

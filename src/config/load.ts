@@ -1,3 +1,4 @@
+import { parseHostHeader, type HostHeader } from '../edge/host.js'
 import { resolveSessions } from './sessions.js'
 import { resolveSignup } from './signup.js'
 import { readFileSync, accessSync, constants } from 'node:fs'
@@ -144,7 +145,10 @@ function resolveServer (raw: Required<RawGatewayConfig>, c: ConfigProblems): Gat
     trustedProxies: checkProxies(c, server.trusted_proxies),
     requestTimeoutMs: c.timeout(['server', 'request_timeout'], server.request_timeout, 60_000),
     headersTimeoutMs: c.timeout(['server', 'headers_timeout'], server.headers_timeout, 10_000),
-    keepAliveTimeoutMs: c.timeout(['server', 'keep_alive_timeout'], server.keep_alive_timeout, 5_000)
+    keepAliveTimeoutMs: c.timeout(['server', 'keep_alive_timeout'], server.keep_alive_timeout, 5_000),
+    idleTimeoutMs: c.timeout(['server', 'idle_timeout'], server.idle_timeout, 30_000),
+    allowedHosts: checkHosts(c, server.allowed_hosts, server.public_origin),
+    maxBodyBytes: server.max_body_bytes
   }
 }
 
@@ -275,6 +279,22 @@ function checkUpstreamUrl (c: ConfigProblems, text: string): string {
     c.add(['upstream', 'url'], 'must be an origin without path, query or fragment, such as http://label-studio:8080')
   }
   return url.origin
+}
+
+/** The Host values to answer: the list, else the public origin's host, else none (any host). */
+function checkHosts (c: ConfigProblems, entries: string[], publicOrigin: string | undefined): HostHeader[] {
+  const hosts = entries.map((entry, i) => {
+    const host = parseHostHeader(entry)
+    if (host === null) c.add(['server', 'allowed_hosts', i], 'must be a host name or address, with an optional :port')
+    return host
+  }).filter((h): h is HostHeader => h !== null)
+  if (hosts.length > 0 || publicOrigin === undefined) return hosts
+  try {
+    const own = parseHostHeader(new URL(publicOrigin).host)
+    return own === null ? [] : [own]
+  } catch {
+    return []
+  }
 }
 
 function checkOrigin (c: ConfigProblems, text: string | undefined): string | null {

@@ -55,7 +55,15 @@ const Server = Type.Object({
   }),
   request_timeout: duration('60s', 'longest a client may take to send a whole request'),
   headers_timeout: duration('10s', 'longest a client may take to send the request headers'),
-  keep_alive_timeout: duration('5s', 'how long an idle client connection is kept open')
+  keep_alive_timeout: duration('5s', 'how long an idle client connection is kept open'),
+  idle_timeout: duration('30s', 'longest a connection may stay silent while a request is sent or answered'),
+  allowed_hosts: Type.Array(Type.String(), {
+    default: [],
+    description: 'Host values the gateway answers (name or name:port); empty: the host of public_origin, or any'
+  }),
+  max_body_bytes: Type.Integer({
+    minimum: 1, default: 268435456, description: 'largest request body of any kind, streamed ones included; larger: 413'
+  })
 }, strict)
 
 const Tls = Type.Object({

@@ -28,6 +28,10 @@ export interface GatewayConfig {
     requestTimeoutMs: number
     headersTimeoutMs: number
     keepAliveTimeoutMs: number
+    idleTimeoutMs: number
+    /** Host values answered; empty: any. Names are lower case. */
+    allowedHosts: ReadonlyArray<{ hostname: string, port: number | null }>
+    maxBodyBytes: number
   }
   tls: {
     certFile: string

@@ -17,5 +17,22 @@ export function parseHostHeader (value: string | undefined): HostHeader | null {
   if (port !== null && (port < 1 || port > 65535)) return null
   const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
   const valid = hostname.startsWith('[') ? isIP(bare) === 6 : isIP(bare) === 4 || DNS_NAME.test(bare)
-  return valid ? { hostname, port } : null
+  return valid ? { hostname: hostname.toLowerCase(), port } : null
+}
+
+/**
+ * True when a Host header names one of the hosts the gateway serves. Names compare without case;
+ * a listed name without a port matches the default HTTPS port and the gateway's own port.
+ */
+export function hostAllowed (
+  value: string | undefined, allowed: ReadonlyArray<{ hostname: string, port: number | null }>, ownPort: number
+): boolean {
+  if (allowed.length === 0) return true
+  const host = parseHostHeader(value)
+  if (host === null) return false
+  return allowed.some((a) => a.hostname === host.hostname &&
+    (a.port === null
+      ? host.port === null || host.port === 443 || host.port === ownPort
+      : host.port === a.port ||
+      (host.port === null && a.port === 443)))
 }

@@ -2,11 +2,13 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import {
   LG_ERR_REQUEST_BAD_HEADER, LG_ERR_REQUEST_BAD_METHOD, LG_ERR_REQUEST_HEADERS_TOO_LARGE, LG_ERR_REQUEST_MALFORMED,
-  LG_ERR_REQUEST_METHOD_OVERRIDE,
-  LG_ERR_REQUEST_NOT_CANONICAL, withDetail
+  LG_ERR_REQUEST_METHOD_OVERRIDE, LG_ERR_REQUEST_NOT_CANONICAL, LG_ERR_REQUEST_UNKNOWN_HOST,
+  LG_ERR_REQUEST_BODY_TOO_LARGE, withDetail
 } from '../errors.js'
 import type { GateState } from '../types/fastify.js'
+import type { GatewayConfig } from '../config/types.js'
 import { ACCEPTED_METHODS, checkHeaders, checkTarget } from './canonical.js'
+import { hostAllowed } from './host.js'
 
 export function newGateState (): GateState {
   return {
@@ -26,8 +28,15 @@ export function newGateState (): GateState {
   }
 }
 
+export interface EdgeOptions {
+  allowedHosts: GatewayConfig['server']['allowedHosts']
+  maxBodyBytes: number
+  /** The port the gateway listens on, known once it does. */
+  ownPort: () => number
+}
+
 /** The first hook of every request: refuse any request whose meaning two HTTP stacks could disagree on. */
-async function edge (app: FastifyInstance): Promise<void> {
+async function edge (app: FastifyInstance, options: EdgeOptions): Promise<void> {
   // Null at registration keeps the request shape stable; the hook below fills it for every request.
   app.decorateRequest('gate', null as unknown as GateState)
 
@@ -42,6 +51,13 @@ async function edge (app: FastifyInstance): Promise<void> {
       throw withDetail(new LG_ERR_REQUEST_METHOD_OVERRIDE(headers.message), 'override-header')
     }
     if (headers) throw withDetail(new LG_ERR_REQUEST_BAD_HEADER(headers.message), 'header')
+    if (!hostAllowed(request.headers.host, options.allowedHosts, options.ownPort())) {
+      throw withDetail(new LG_ERR_REQUEST_UNKNOWN_HOST(), 'host')
+    }
+    const length = request.headers['content-length']
+    if (length !== undefined && Number(length) > options.maxBodyBytes) {
+      throw withDetail(new LG_ERR_REQUEST_BODY_TOO_LARGE(String(options.maxBodyBytes)), 'content-length')
+    }
     const result = checkTarget(request.raw.url ?? '')
     if ('problem' in result) {
       if (result.problem === 'a _method parameter') {

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../config/types.js'
 import * as errors from '../errors.js'
@@ -78,6 +78,28 @@ export async function checkRequestBody (
   request.gate.forwardedLength = bytes.length
   request.raw.headers['content-type'] = 'application/json'
   return result.value
+}
+
+/**
+ * A body the gateway streams unread is counted as it passes: past `max` bytes the stream fails, and
+ * the request is answered 413 (a body announced as larger never gets this far).
+ */
+export function capStreamedBody (request: FastifyRequest, max: number): void {
+  const body = request.body
+  if (!isStream(body) || request.gate.forwardedLength !== null) return
+  let seen = 0
+  const counted = new Transform({
+    transform (chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen > max) {
+        done(withDetail(new errors.LG_ERR_REQUEST_BODY_TOO_LARGE(String(max)), 'streamed-body'))
+        return
+      }
+      done(null, chunk)
+    }
+  })
+  body.on('error', (err) => counted.destroy(err))
+  request.body = body.pipe(counted)
 }
 
 /** True when a response the gateway filters must be buffered rather than streamed: a success with a body. */

@@ -8,7 +8,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { GateState } from '../types/fastify.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { mapUpstreamError } from './upstream-errors.js'
-import { checkRequestBody, filtersResponse, sendFiltered } from './bodies.js'
+import { capStreamedBody, checkRequestBody, filtersResponse, sendFiltered } from './bodies.js'
 import { parseHostHeader } from '../edge/host.js'
 import type { IdentityStore } from '../identity/store.js'
 import { ProjectResolver } from '../scope/resolve.js'
@@ -20,6 +20,7 @@ export interface ProxyOptions {
   agent: Agent
   sessions: GatewayConfig['sessions']
   signup: GatewayConfig['signup']
+  maxBodyBytes: number
   upstream: GatewayConfig['upstream']
   filters: GatewayConfig['filters']
   store: IdentityStore
@@ -120,6 +121,7 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
         await checkPasswords(request, body, options)
         await enforceProjects(request, rule, body, resolver)
       }
+      capStreamedBody(request, options.maxBodyBytes)
       request.gate.upstream = { start: performance.now(), statusCode: null, ms: null }
     },
     replyOptions: {
