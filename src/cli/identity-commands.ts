@@ -3,7 +3,7 @@ import type { GatewayConfig } from '../config/types.js'
 import type { IdentityStore } from '../identity/store.js'
 import { createToken, createTokenId, digestToken, GATEWAY_TOKEN_PREFIX, type TokenRecord } from '../identity/records.js'
 import { seal } from '../identity/seal.js'
-import { CliError, formatTime, loadPoliciesOrFail, readStdin, table } from './shared.js'
+import { CliError, formatTime, loadPoliciesOrFail, parseProjectList, readStdin, table } from './shared.js'
 
 export interface CommandContext {
   config: GatewayConfig
@@ -121,14 +121,6 @@ export async function tokenRevoke (ctx: CommandContext, id: string | undefined):
   ctx.out(`revoked ${record.id} (${record.user})`)
 }
 
-function parseProjects (text: Flags[string]): 'all' | number[] {
-  if (text === undefined || text === 'all') return 'all'
-  if (typeof text !== 'string' || !/^[1-9][0-9]*(,[1-9][0-9]*)*$/.test(text)) {
-    throw new CliError('--projects must be "all" or project ids such as 3,7', 2)
-  }
-  return [...new Set(text.split(',').map(Number))].sort((a, b) => a - b)
-}
-
 export async function userSet (ctx: CommandContext, user: string | undefined, flags: Flags): Promise<void> {
   if (!user) throw new CliError('usage: labelgate user set USER --role ROLE [--projects 1,2|all]', 2)
   const role = requireString(flags, 'role')
@@ -143,9 +135,13 @@ export async function userSet (ctx: CommandContext, user: string | undefined, fl
     throw new CliError(`role ${role} reaches every project (its policy has no "projects: bound"); ` +
       'a project list would not limit it', 2)
   }
-  const projects = parseProjects(flags.projects)
+  // A role that reaches every project still gets no project list by default: should its policy be
+  // bound to projects later, its users reach none until they are given some.
+  const projects = flags.projects === undefined ? [] : parseProjectList(flags.projects)
   await ctx.store.putUser({ user, role, projects, disabled: existing?.disabled ?? false, updatedAt: Date.now() })
-  ctx.out(`${user}: role ${role}, projects ${projects === 'all' ? 'all' : projects.join(',')}`)
+  const listed = projects === 'all' ? 'all' : projects.join(',')
+  const reach = bound ? listed : 'every project (the role is not bound to projects)'
+  ctx.out(`${user}: role ${role}, projects ${reach}`)
 }
 
 export async function userSetDisabled (
@@ -162,6 +158,6 @@ export async function userList (ctx: CommandContext, flags: Flags): Promise<void
   const users = await ctx.store.listUsers()
   if (flags.json === true) return ctx.out(JSON.stringify(users, null, 2))
   ctx.out(table(['USER', 'ROLE', 'PROJECTS', 'STATE'], users.map((u) => [
-    u.user, u.role, u.projects === 'all' ? 'all' : u.projects.join(','), u.disabled ? 'disabled' : 'active'
+    u.user, u.role, u.projects === 'all' ? 'all' : u.projects.join(',') || '-', u.disabled ? 'disabled' : 'active'
   ])))
 }

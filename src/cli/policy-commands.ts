@@ -8,7 +8,7 @@ import { simulateRequest, type SimulatedRequest } from '../policy/simulate.js'
 import { describePlacement, PROJECT_KINDS } from '../policy/scope.js'
 import type { CompiledRule, PolicySet } from '../policy/compile.js'
 import type { GatewayConfig } from '../config/types.js'
-import { CliError } from './shared.js'
+import { CliError, parseProjectList } from './shared.js'
 
 type Out = (text: string) => void
 
@@ -69,19 +69,19 @@ export interface ExplainRequest {
 }
 
 function explainBinding (request: ExplainRequest): Pick<SimulatedRequest, 'projects' | 'objects'> {
-  const projects = request.projects
-  if (projects !== undefined && projects !== 'all' && !/^[0-9]+(,[0-9]+)*$/.test(projects)) {
-    throw new CliError('--projects must be "all" or project ids such as 3,7', 2)
-  }
   const objects: Record<string, Record<string, number>> = {}
+  const kinds = PROJECT_KINDS.filter((k) => k !== 'project')
   for (const text of request.objects) {
-    const match = /^([a-z_]+):([0-9]+)=([0-9]+)$/.exec(text)
+    const match = /^([a-z_]+):([0-9]{1,15})=([0-9]{1,15})$/.exec(text)
     if (!match) throw new CliError(`--object ${text}: write KIND:ID=PROJECT, such as task:87=2`, 2)
     const [, kind, id, project] = match as unknown as [string, string, string, string]
-    objects[kind] = { ...objects[kind], [id]: Number(project) }
+    if (!(kinds as string[]).includes(kind)) {
+      throw new CliError(`--object ${text}: the kind is one of ${kinds.join(', ')}`, 2)
+    }
+    objects[kind] = { ...objects[kind], [String(Number(id))]: Number(project) }
   }
   return {
-    ...(projects === undefined ? {} : { projects: projects === 'all' ? 'all' : projects.split(',').map(Number) }),
+    ...(request.projects === undefined ? {} : { projects: parseProjectList(request.projects) }),
     objects
   }
 }

@@ -82,7 +82,7 @@ function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: Polic
     ...(c.headers ? { headers: lower(c.headers) } : {}),
     ...(body === undefined ? {} : { body }),
     ...(c.projects === undefined ? {} : { projects: c.projects }),
-    ...(c.objects === undefined ? {} : { objects: c.objects })
+    ...(c.objects === undefined ? {} : { objects: canonicalObjects(c.objects) })
   })
   const got = sim.allowed ? 'allow' : `deny ${sim.code ?? ''} (${sim.message ?? ''})`
   if ((c.expect === 'allow') !== sim.allowed) failures.push(`expected ${c.expect}, got ${got}`)
@@ -103,6 +103,12 @@ function runCase (policies: PolicySet, dropFields: ReadonlySet<string>, c: Polic
     }
   }
   return failures
+}
+
+/** Object ids as the gateway reads them: `087` is 87. */
+function canonicalObjects (objects: NonNullable<PolicyCase['objects']>): Record<string, Record<string, number>> {
+  return Object.fromEntries(Object.entries(objects).map(([kind, ids]) =>
+    [kind, Object.fromEntries(Object.entries(ids ?? {}).map(([id, project]) => [String(Number(id)), project]))]))
 }
 
 /** A body forwarded as text (no field list) compares as the JSON it holds, or as the text itself. */

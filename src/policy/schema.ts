@@ -47,7 +47,8 @@ export const ProjectSpecSchema = Type.Union([
       field: Type.String({ minLength: 1, description: 'where an item keeps its project id' }),
       narrow: Type.Optional(Type.String({ minLength: 1, description: 'query parameter taking project ids' }))
     }, strict), { description: 'list templates that need no project: their items are filtered' })),
-    not_ids: Type.Optional(Type.Array(Type.String(), { uniqueItems: true }))
+    not_ids: Type.Optional(Type.Array(Type.String(), { uniqueItems: true })),
+    none: Type.Optional(Type.Literal(true, { description: 'the rule reaches no project (with not_ids)' }))
   }, strict)
 ])
 

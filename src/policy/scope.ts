@@ -19,11 +19,20 @@ export const ORGANISATION_KINDS = ['user'] as const
 const isProjectKind = (name: string): name is ProjectKind => (PROJECT_KINDS as readonly string[]).includes(name)
 const isOrganisationKind = (name: string): boolean => (ORGANISATION_KINDS as readonly string[]).includes(name)
 
-/** A name that reads as an object id: `id`, `*_id`, `*_pk`, `*ID`, `ids`, or ending in a kind's name. */
+/**
+ * A name that reads as an object id or a list of them: `id`, `ids`, `pk`, or ending in one of
+ * those or in a kind's name, singular or plural, in snake_case or camelCase (`task_id`, `taskID`,
+ * `projectId`, `projects`, `parent_annotation`).
+ */
 export function looksLikeId (name: string): boolean {
-  if (/(^|_)(id|pk|ids)$|[a-z]ID$|^ID$/.test(name)) return true
-  const last = name.split('_').filter((w) => w !== '').at(-1) ?? ''
-  return isProjectKind(last) || isProjectKind(name)
+  const words = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[_\-.]+/).filter((w) => w !== '')
+  const last = words.at(-1) ?? ''
+  const singular = last.endsWith('s') ? last.slice(0, -1) : last
+  if (['id', 'pk', 'ids', 'pks'].includes(last)) return true
+  if (isProjectKind(last) || isProjectKind(singular)) return true
+  // Multi-word kinds: ml_backend, ml_backends.
+  const tail = words.slice(-2).join('_')
+  return isProjectKind(tail) || isProjectKind(tail.replace(/s$/, ''))
 }
 
 export interface ScopeSource {
@@ -76,6 +85,7 @@ export function compileScope (
     return null
   }
   const spec: RawProjectSpec = typeof raw === 'string' ? {} : raw
+  const none = raw === 'none' || spec.none === true
   const writes = rule.methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')
   const unread = rule.request === undefined || rule.request.body === 'any' ||
     (rule.request.content_types ?? ['json']).some((t) => t !== 'json')
@@ -83,7 +93,7 @@ export function compileScope (
     ctx.problems.push(problemAt(ctx.source, ctx.at('methods'), `rule "${rule.id}" takes a body: give it JSON-only ` +
       'request fields (body object or array), so that the ids in it are read and checked rather than forwarded unread'))
   }
-  if (ctx.bound && raw !== 'none' && rule.query === undefined) {
+  if (ctx.bound && !none && rule.query === undefined) {
     ctx.problems.push(problemAt(ctx.source, ctx.at('id'), `rule "${rule.id}" carries project ids: give it a query ` +
       'list (query: {} for none), so that an id in an unlisted query parameter cannot pass unchecked'))
   }
@@ -102,18 +112,27 @@ export function compileScope (
   declared('body', spec.body)
   checkQuerySources(ctx, rule, sources)
   checkBodySources(ctx, rule, sources)
-  const pathKinds = checkPathParams(ctx, rule, templates, raw === 'none')
+  const pathKinds = checkPathParams(ctx, rule, templates, none, notIds)
   checkUndeclared(ctx, rule, sources, notIds)
   const lists = compileLists(ctx, rule, spec, templates)
   if (raw === 'path' && !pathKinds) {
     ctx.problems.push(problemAt(ctx.source, ctx.at('project'),
       `project: path, but no path parameter is named after a kind (${PROJECT_KINDS.join(', ')})`))
   }
+  if (none && (sources.length > 0 || lists.size > 0)) {
+    const message = 'a rule that reaches no project has no sources or lists'
+    ctx.problems.push(problemAt(ctx.source, ctx.at('project'), message))
+  }
+  // An object that names no source is a mistake, not a way to say "none": that must be said outright.
+  if (ctx.bound && typeof raw === 'object' && !none && sources.length === 0 && lists.size === 0 && !pathKinds) {
+    ctx.problems.push(problemAt(ctx.source, ctx.at('project'), 'names no project source: give query, body, lists ' +
+      'or a path parameter named after a kind, or say that the rule reaches no project (none: true)'))
+  }
   return Object.freeze({
     sources: Object.freeze(sources),
     lists,
     notIds: Object.freeze([...notIds]),
-    none: sources.length === 0 && lists.size === 0 && !pathKinds
+    none: none || (sources.length === 0 && lists.size === 0 && !pathKinds)
   })
 }
 
@@ -137,7 +156,7 @@ function checkBodySources (ctx: ScopeContext, rule: RawRule, sources: readonly S
 
 /** Path parameters: an id-like one must be named after its kind. Returns true when one is a project source. */
 function checkPathParams (
-  ctx: ScopeContext, rule: RawRule, templates: readonly PathTemplate[], none: boolean
+  ctx: ScopeContext, rule: RawRule, templates: readonly PathTemplate[], none: boolean, notIds: readonly string[] = []
 ): boolean {
   let any = false
   for (const template of templates) {
@@ -152,10 +171,12 @@ function checkPathParams (
           ctx.problems.push(problemAt(ctx.source, place,
             `project: none, but {${seg.name}:int} in ${template.source} is an object of a project`))
         }
-      } else if (ctx.bound && !isOrganisationKind(seg.name) && (seg.int || looksLikeId(seg.name))) {
+      } else if (ctx.bound && !isOrganisationKind(seg.name) && !(notIds.includes(seg.name) && !seg.int)) {
+        // Any other parameter could carry an id: it is one unless the rule says it is not.
         ctx.problems.push(problemAt(ctx.source, place, `{${seg.name}${seg.int ? ':int' : ''}} in ${template.source} ` +
           'names an object the gateway cannot place in a project: name the parameter after its kind ' +
-          `(${PROJECT_KINDS.join(', ')}) or, for an organisation's object, ${ORGANISATION_KINDS.join(', ')}`))
+          `(${PROJECT_KINDS.join(', ')}) or, for an organisation's object, ${ORGANISATION_KINDS.join(', ')}; ` +
+          'a text parameter that is no id goes in project.not_ids'))
       }
     }
   }
@@ -179,6 +200,11 @@ function checkUndeclared (
   }
   // A body field whose own name or last segment reads as an id, unless a source covers it or lies beneath it.
   for (const [i, field] of (rule.request?.fields ?? []).entries()) {
+    if (field.split('.').some((segment) => segment.replace('[]', '') === '*')) {
+      const message = `body field "${field}" lets any key through, ids included: name the fields`
+      ctx.problems.push(problemAt(ctx.source, ctx.at('request', 'fields', i), message))
+      continue
+    }
     const last = field.split('.').at(-1)?.replace('[]', '') ?? ''
     const covered = known.has(field) || [...known].some((k) => k.startsWith(`${field}.`) || k.startsWith(`${field}[]`))
     if ((looksLikeId(last) || looksLikeId(field)) && !covered && !isOrganisationKind(last)) {
@@ -261,7 +287,8 @@ export function projectRefs (
   for (const source of scope.sources) {
     const values = source.where === 'query'
       ? search.getAll(source.name).flatMap((v) => v.split(','))
-      : valuesAt(body, source.segments)
+      : strictValuesAt(body, source.segments)
+    if ('error' in values) return { error: `body ${source.name}: ${values.error}` }
     for (const value of values) {
       const problem = add(source.kind, value, `${source.where} ${source.name}`)
       if (problem) return { error: problem }
@@ -269,6 +296,38 @@ export function projectRefs (
   }
   if (refs.length > MAX_REFS) return { error: `more than ${MAX_REFS} ids in one request` }
   return { refs }
+}
+
+/**
+ * The values at a body source, refusing anything in the way that Label Studio might read
+ * differently: a text where an object or a list is expected (Label Studio parses JSON text in
+ * fields such as selectedItems), or a scalar where a list is expected.
+ */
+function strictValuesAt (value: unknown, segments: readonly FieldSegment[]): unknown[] | { error: string } {
+  if (segments.length === 0) return [value]
+  if (value === undefined || value === null) return []
+  if (Array.isArray(value)) {
+    const out: unknown[] = []
+    for (const element of value) {
+      const inner = strictValuesAt(element, segments)
+      if ('error' in inner) return inner
+      out.push(...inner)
+    }
+    return out
+  }
+  if (typeof value !== 'object') return { error: `${JSON.stringify(value).slice(0, 40)} where an object is expected` }
+  const [first, ...rest] = segments as [FieldSegment, ...FieldSegment[]]
+  if (!Object.hasOwn(value, first.key)) return []
+  const inner = (value as Record<string, unknown>)[first.key]
+  if (!first.array || inner === null || inner === undefined) return strictValuesAt(inner, rest)
+  if (!Array.isArray(inner)) return { error: `${first.key} is not a list` }
+  const out: unknown[] = []
+  for (const element of inner) {
+    const found = strictValuesAt(element, rest)
+    if ('error' in found) return found
+    out.push(...found)
+  }
+  return out
 }
 
 /**
@@ -304,7 +363,7 @@ function isObject (value: unknown): value is Record<string, unknown> {
 /** What scoping asks of one request, before any id is placed in its project. */
 export type ScopePlan =
   | { scoped: false }
-  | { scoped: true, error: 'LG_ERR_PROJECT_BAD_ID' | 'LG_ERR_PROJECT_REQUIRED', message: string }
+  | { scoped: true, error: 'LG_ERR_PROJECT_BAD_ID' | 'LG_ERR_PROJECT_REQUIRED' | 'outside', message: string }
   | { scoped: true, refs: ProjectRef[], list: ListSpec | null, projects: ReadonlySet<number> }
 
 /**
@@ -318,6 +377,9 @@ export function planScope (
 ): ScopePlan {
   const scope = rule.project
   if (!rule.projectsBound || binding === 'all' || scope === null || scope.none) return { scoped: false }
+  // A user bound to no project reaches nothing; a list must not be narrowed to an empty filter,
+  // which Label Studio would read as no filter at all.
+  if (binding.length === 0) return { scoped: true, error: 'outside', message: 'the user is bound to no project' }
   const found = projectRefs(scope, params, query, body)
   if ('error' in found) return { scoped: true, error: 'LG_ERR_PROJECT_BAD_ID', message: found.error }
   const list = route === null ? null : scope.lists.get(normalised(route)) ?? null

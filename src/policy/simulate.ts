@@ -96,15 +96,18 @@ function simulateScope (
   const body = rule.request === null ? undefined : sim.forwarded
   const plan = planScope(rule, sim.route, params, query, body, request.projects ?? 'all')
   if (!plan.scoped) return sim
-  if ('error' in plan) return { ...deny(plan.error, plan.message, rule, sim.route), placements: [] }
+  const outsideCode = rule.otherProjects === 'not-found' ? 'LG_ERR_PROJECT_NOT_FOUND' : 'LG_ERR_PROJECT_FORBIDDEN'
+  if ('error' in plan) {
+    const code = plan.error === 'outside' ? outsideCode : plan.error
+    return { ...deny(code, plan.message, rule, sim.route), placements: [] }
+  }
   const placements = plan.refs.map((ref) => {
     const project = ref.kind === 'project' ? ref.id : request.objects?.[ref.kind]?.[String(ref.id)] ?? null
     return { via: ref.via, kind: ref.kind, id: ref.id, project, how: ref.kind === 'project' ? 'given' : 'case' }
   })
   const outside = placements.find((p) => p.project === null || !plan.projects.has(p.project))
   if (outside) {
-    const code = rule.otherProjects === 'not-found' ? 'LG_ERR_PROJECT_NOT_FOUND' : 'LG_ERR_PROJECT_FORBIDDEN'
-    return { ...deny(code, describePlacement(outside), rule, sim.route), placements }
+    return { ...deny(outsideCode, describePlacement(outside), rule, sim.route), placements }
   }
   return { ...sim, placements, list: plan.list === null ? null : { spec: plan.list, projects: plan.projects } }
 }

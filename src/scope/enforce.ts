@@ -14,6 +14,11 @@ const CONCURRENCY = 8
 /** The most placements one access line lists; the rest are counted. */
 const LOGGED = 20
 
+function outsideError (rule: CompiledRule): Error {
+  if (rule.otherProjects === 'not-found') return new errors.LG_ERR_PROJECT_NOT_FOUND()
+  return new errors.LG_ERR_PROJECT_FORBIDDEN()
+}
+
 export async function enforceProjects (
   request: FastifyRequest, rule: CompiledRule, body: unknown, resolver: ProjectResolver
 ): Promise<void> {
@@ -22,7 +27,10 @@ export async function enforceProjects (
   const plan = planScope(rule, gate.decision?.route ?? null, gate.decision?.params ?? {}, gate.target?.query ?? '',
     body, principal?.projects ?? [])
   if (!plan.scoped) return
-  if ('error' in plan) throw withDetail(new errors[plan.error](plan.message), 'project-source')
+  if ('error' in plan) {
+    if (plan.error === 'outside') throw withDetail(outsideError(rule), `project-outside: ${plan.message}`)
+    throw withDetail(new errors[plan.error](plan.message), 'project-source')
+  }
   const checks: NonNullable<typeof gate.project>['checks'] = []
   gate.project = { checks, more: Math.max(0, plan.refs.length - LOGGED), list: plan.list !== null }
   let outside: string | null = null
@@ -40,12 +48,7 @@ export async function enforceProjects (
       }
     }
   }
-  if (outside !== null) {
-    const error = rule.otherProjects === 'not-found'
-      ? new errors.LG_ERR_PROJECT_NOT_FOUND()
-      : new errors.LG_ERR_PROJECT_FORBIDDEN()
-    throw withDetail(error, `project-outside: ${outside}`)
-  }
+  if (outside !== null) throw withDetail(outsideError(rule), `project-outside: ${outside}`)
   if (plan.list !== null) {
     gate.projectList = { spec: plan.list, projects: plan.projects }
     gate.upstreamQuery = narrowedQuery(gate.target?.query ?? '', plan.list, plan.projects)

@@ -1,7 +1,6 @@
 import { request as undiciRequest, type Dispatcher } from 'undici'
 import type { IdentityStore } from '../identity/store.js'
 import type { ProjectKind } from '../policy/scope.js'
-import { parseStrictJson } from '../policy/body.js'
 import { readLimited } from '../proxy/bodies.js'
 import { mapUpstreamError } from '../proxy/upstream-errors.js'
 import { LG_ERR_UPSTREAM_LOOKUP_FAILED, LG_ERR_TOKEN_STORE_UNAVAILABLE, withDetail } from '../errors.js'
@@ -122,8 +121,12 @@ export class ProjectResolver {
     } catch (err) {
       throw mapUpstreamError(err)
     }
-    const parsed = raw === null ? { error: 'too large' } : parseStrictJson(raw.toString('utf8'))
-    const value = 'value' in parsed ? parsed.value : null
+    // Read tolerantly: only project, task and annotation matter, and task data may hold anything
+    // (64-bit ids, deep nesting) that the gateway's strict request parser refuses.
+    let value: unknown = null
+    try {
+      value = raw === null ? null : JSON.parse(raw.toString('utf8'))
+    } catch {}
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-not-an-object`)
     }

@@ -144,3 +144,49 @@ t.test('the command line refuses bindings that would not mean what they say', as
   t.match(pointless.stderr, /role manager reaches every project/)
   t.equal((await gw.cli(['user', 'set', 'x@example.com', '--role', 'manager', '--projects', 'all'])).code, 0)
 })
+
+t.test('a selection sent as JSON text is refused: Label Studio would parse the ids in it', async (t) => {
+  upstream.clear()
+  const res = await call(gw, 'POST', '/api/dm/actions/?id=next_task&project=1', JSON_AUTH,
+    JSON.stringify({ selectedItems: JSON.stringify({ all: false, included: [taskOf(2)] }) }))
+  t.equal(res.status, 400)
+  t.match(res.json(), { code: 'LG_ERR_PROJECT_BAD_ID' })
+  t.same(upstream.requests, [])
+})
+
+t.test('a task whose data the strict request parser would refuse is still placed', async (t) => {
+  const id = taskOf(2) + 500
+  upstream.state.tasks.insert({ id, project: 1, data: { tweet_id: 2 ** 60, deep: JSON.parse('['.repeat(150) + ']'.repeat(150)) } })
+  upstream.clear()
+  const res = await call(gw, 'GET', `/api/tasks/${id}/`, AUTH)
+  t.not(res.status, 502, 'the lookup reads only what places the task')
+  t.match((await lastLine()).project, { checks: [{ id, project: 1, how: 'lookup' }] })
+})
+
+t.test('a token with the default role and no binding reaches no project, lists included', async (t) => {
+  const other = await startTestGateway(t, {
+    store: 'embedded', upstreamUrl: upstream.url, config: { identity: { default_role: 'annotator' } }
+  })
+  const made = await other.cli(['token', 'create', '--user', 'nobody@example.com', '--upstream-token-stdin'], ANNOTATOR.token)
+  t.equal(made.code, 0)
+  upstream.clear()
+  const res = await call(other, 'GET', '/api/projects/', { authorization: `Token ${made.stdout.trim()}` })
+  t.equal(res.status, 404)
+  t.same(upstream.requests, [], 'no empty ?ids= filter goes upstream')
+})
+
+t.test('project lists and objects on the command line are read strictly', async (t) => {
+  const huge = await gw.cli(['user', 'set', 'y@example.com', '--role', 'annotator', '--projects', '9007199254740993'])
+  t.equal(huge.code, 2, 'an id that a number cannot hold exactly')
+  const admin = await gw.cli(['user', 'set', 'z@example.com', '--role', 'administrator'])
+  t.match(admin.stdout, /projects every project \(the role is not bound to projects\)/)
+  const listed = await gw.cli(['user', 'list', '--json'])
+  const stored = (JSON.parse(listed.stdout) as Array<{ user: string, projects: unknown }>).find((u) => u.user === 'z@example.com')
+  t.same(stored?.projects, [], 'stored without projects, should the role be bound later')
+  const kind = await gw.cli(['policy', 'explain', '--role', 'annotator', 'GET', '/api/tasks/87/', '--projects', '1', '--object', 'tasks:87=1'])
+  t.equal(kind.code, 2)
+  t.match(kind.stderr, /the kind is one of task, annotation/)
+  const zero = await gw.cli(['policy', 'explain', '--role', 'annotator', 'GET', '/api/tasks/87/', '--projects', '1', '--object', 'task:087=1'])
+  t.match(zero.stdout, /allowed/, '087 is 87')
+  t.equal((await gw.cli(['policy', 'explain', '--role', 'annotator', 'GET', '/api/tasks/87/', '--projects', '0'])).code, 2)
+})

@@ -74,6 +74,24 @@ t.test('check refuses a rule of a bound role whose project source cannot be dete
       '  - id: a\n    methods: [POST]\n    paths:\n      - /api/tasks/{task:int}/x\n    query: {}\n    project: path\n' +
         '    request:\n      fields: [result]\n      content_types: [json, multipart]\n',
       /rule "a" takes a body: give it JSON-only request fields/],
+    ['an object that names no source',
+      '  - id: a\n    methods: [GET]\n    paths: [/api/tasks/]\n    query: { page: int }\n    project: {}\n',
+      /\/rules\/0\/project: names no project source/],
+    ['not_ids alone, without saying none',
+      '  - id: a\n    methods: [GET]\n    paths: [/api/tasks/]\n    query: { page: int }\n    project:\n      not_ids: [x]\n',
+      /names no project source/],
+    ['a wildcard in the request fields of a bound write',
+      '  - id: a\n    methods: [PATCH]\n    paths:\n      - /api/annotations/{annotation:int}/\n    query: {}\n' +
+        '    request:\n      fields: [\'*\']\n    project: path\n',
+      /body field "\*" lets any key through, ids included/],
+    ['a text parameter that is not declared as no id',
+      '  - id: a\n    methods: [GET]\n    paths:\n      - /api/projects/{slug}/\n    query: { project: int }\n' +
+        '    project:\n      query: { project: project }\n',
+      /\{slug\} in \/api\/projects\/\{slug\}\/ names an object the gateway cannot place/],
+    ['plural and camelCase id names',
+      '  - id: a\n    methods: [GET]\n    paths: [/api/comments/]\n    query: { project: int, projects: any, taskId: int }\n' +
+        '    project:\n      query: { project: project }\n',
+      /query parameter "projects" reads as an id[\s\S]*query parameter "taskId" reads as an id/],
     ['an unknown kind',
       '  - id: a\n    methods: [GET]\n    paths: [/api/x/]\n    query: { thing: int }\n    project:\n      query: { thing: workspace }\n',
       /\/rules\/0\/project/]
@@ -88,7 +106,10 @@ t.test('check accepts what is declared, and roles that are not bound need no pro
     '  - id: a\n    methods: [POST]\n    paths:\n      - /api/tasks/{task:int}/annotations/\n' +
     '    query: { project: int, taskID: int }\n    request:\n      fields: [result, draft_id, unique_id]\n' +
     '    project:\n      query: { project: project, taskID: task }\n      body: { draft_id: draft }\n      not_ids: [unique_id]\n' +
-    '  - id: b\n    methods: [GET]\n    paths:\n      - /api/users/{user:int}/\n    project: none\n'))), '')
+    '  - id: b\n    methods: [GET]\n    paths:\n      - /api/users/{user:int}/\n    project: none\n' +
+    '  - id: c\n    methods: [GET]\n    paths:\n      - /data/avatars/{path}\n    project:\n      none: true\n      not_ids: [path]\n' +
+    '  - id: d\n    methods: [GET]\n    paths:\n      - /data/upload/{project:int}/{file}\n    query: {}\n' +
+    '    project:\n      not_ids: [file]\n'))), '')
   t.equal(problemsOf(t.testdir({
     'manager.yaml': 'role: manager\ndescription: x\nrules:\n  - id: a\n    methods: [GET]\n    paths:\n      - /api/tasks/{id:int}/\n'
   })), '')
@@ -120,6 +141,11 @@ t.test('the ids a request carries', async (t) => {
     t.match(projectRefs(scope, {}, '', { selectedItems: { included: [bad] } }), { error: /is not an id/ }, JSON.stringify(bad))
   }
   t.match(projectRefs(scope, {}, 'project=x', undefined), { error: /query project is not an id/ })
+  t.match(projectRefs(scope, {}, '', { selectedItems: '{"included":[87]}' }), { error: /where an object is expected/ },
+    'JSON text that Label Studio would parse')
+  t.match(projectRefs(scope, {}, '', { selectedItems: { included: 87 } }), { error: /included is not a list/ })
+  t.same(projectRefs(scope, {}, '', [{ selectedItems: { included: [3] } }, { selectedItems: null }]),
+    { refs: [{ kind: 'task', id: 3, via: 'body selectedItems.included[]' }] }, 'array bodies element by element')
   const many = Array.from({ length: 501 }, (_, i) => i + 1)
   t.match(projectRefs(scope, {}, '', { selectedItems: { included: many } }), { error: /more than 500 ids/ })
 })
@@ -131,8 +157,8 @@ t.test('plans: skipped, required, or refs to check', async (t) => {
   t.match(planScope(rule, '/api/tasks/', {}, '', undefined, [1]), {
     scoped: true, error: 'LG_ERR_PROJECT_REQUIRED', message: '?project= or "selectedItems.included[]" in the body'
   })
-  t.match(planScope(rule, '/api/tasks/', {}, 'project=2', undefined, []), { scoped: true, refs: [{ id: 2 }] },
-    'no binding at all still checks, and nothing will pass')
+  t.match(planScope(rule, '/api/tasks/', {}, 'project=2', undefined, []), { scoped: true, error: 'outside' },
+    'a user bound to no project reaches none, lists included')
 })
 
 const list: ListSpec = { items: 'results', field: segments('id'), fieldText: 'id', narrow: 'ids' }
@@ -162,7 +188,8 @@ t.test('a list is narrowed upstream unless the client narrowed it', async (t) =>
 })
 
 t.test('names that read as ids', async (t) => {
-  for (const name of ['id', 'task', 'project', 'taskID', 'tabID', 'draft_id', 'task_pk', 'ids', 'parent_annotation', 'annotation__task__project']) {
+  for (const name of ['id', 'task', 'project', 'taskID', 'tabID', 'draft_id', 'task_pk', 'ids', 'parent_annotation',
+    'annotation__task__project', 'projects', 'tasks', 'taskId', 'projectId', 'ml_backends', 'mlBackend', 'annotation_ids']) {
     t.ok(looksLikeId(name), name)
   }
   for (const name of ['result', 'page', 'lead_time', 'fileuri', 'include', 'title', 'event_key', 'was_cancelled']) {
