@@ -122,7 +122,7 @@ export async function tokenRevoke (ctx: CommandContext, id: string | undefined):
 }
 
 export async function userSet (ctx: CommandContext, user: string | undefined, flags: Flags): Promise<void> {
-  if (!user) throw new CliError('usage: labelgate user set USER --role ROLE [--projects 1,2|all]', 2)
+  if (!user) throw new CliError('usage: labelgate user set USER --role ROLE [--projects 1,2|all|none]', 2)
   const role = requireString(flags, 'role')
   const roles = loadPoliciesOrFail(ctx.config).roles
   if (!roles.has(role)) throw new CliError(`unknown role "${role}"; roles: ${[...roles.keys()].sort().join(', ')}`, 1)
@@ -131,7 +131,7 @@ export async function userSet (ctx: CommandContext, user: string | undefined, fl
   if (bound && flags.projects === undefined) {
     throw new CliError(`role ${role} is bound to projects: give --projects 1,2 (or --projects all)`, 2)
   }
-  if (!bound && flags.projects !== undefined && flags.projects !== 'all') {
+  if (!bound && flags.projects !== undefined && flags.projects !== 'all' && flags.projects !== 'none') {
     throw new CliError(`role ${role} reaches every project (its policy has no "projects: bound"); ` +
       'a project list would not limit it', 2)
   }

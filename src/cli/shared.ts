@@ -58,11 +58,12 @@ export function table (header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n')
 }
 
-/** `--projects`: "all", or project ids such as 3,7 (whole numbers of at most 15 digits, from 1). */
+/** `--projects`: "all", "none", or project ids such as 3,7 (whole numbers of at most 15 digits, from 1). */
 export function parseProjectList (text: unknown): 'all' | number[] {
   if (text === 'all') return 'all'
+  if (text === 'none') return []
   if (typeof text !== 'string' || !/^[1-9][0-9]{0,14}(,[1-9][0-9]{0,14})*$/.test(text)) {
-    throw new CliError('--projects must be "all" or project ids such as 3,7', 2)
+    throw new CliError('--projects must be "all", "none" or project ids such as 3,7', 2)
   }
   return [...new Set(text.split(',').map(Number))].sort((a, b) => a - b)
 }

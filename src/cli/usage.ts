@@ -53,7 +53,7 @@ Only 'token create' reads identity.encryption_key; the other commands run withou
 
 export const USER_HELP = `Usage: labelgate user <set|disable|enable|list> [options]
 
-  set U --role R [--projects 1,2 | --projects all]
+  set U --role R [--projects 1,2 | --projects all | --projects none]
       Binds user U (a Label Studio e-mail or id) to role R, which must have a file in policies.dir.
       A role whose policy says "projects: bound" needs --projects: U then reaches only those
       projects (or all of them). Applies to every token of U from the next request on.

@@ -34,7 +34,7 @@ t.test('every case decides the same through a running gateway', async (t) => {
   const cases = findCaseFiles([CASES]).flatMap((f) => (parse(readFileSync(f, 'utf8')) as { cases: PolicyCase[] }).cases)
   for (const c of cases) {
     // A case's binding is the user's; its objects are put in Label Studio where the case says they are.
-    const binding = c.projects === undefined || c.projects === 'all' ? 'all' : c.projects.join(',')
+    const binding = c.projects === undefined || c.projects === 'all' ? 'all' : c.projects.join(',') || 'none'
     const key = `${c.role}:${binding}`
     if (c.role !== 'anonymous' && !tokens.has(key)) {
       const user = `${c.role}-${binding.replaceAll(',', '-')}@example.com`
