@@ -109,11 +109,18 @@ function resolveConfig (
       // The built-in list always applies: a configuration can add keys, never take one away.
       dropFields: new Set([...DEFAULT_DROP_FIELDS, ...raw.filters.drop_fields])
     })),
+    rateLimits: guarded(() => ({
+      enabled: raw.rate_limits.enabled,
+      windowMs: c.timeout(['rate_limits', 'window'], raw.rate_limits.window, 60_000),
+      max: raw.rate_limits.max,
+      anonymousMax: raw.rate_limits.anonymous_max,
+      authEndpointsMax: raw.rate_limits.auth_endpoints_max
+    })),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, log } = sections
-  if (!server || !tls || !upstream || !identity || !policies || !filters || !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, filters, log }
+  const { server, tls, upstream, identity, policies, filters, rateLimits, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !filters || !rateLimits || !log) return null
+  return { file: c.source.file, server, tls, upstream, identity, policies, filters, rateLimits, log }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {

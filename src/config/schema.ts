@@ -141,6 +141,22 @@ const Filters = Type.Object({
   })
 }, strict)
 
+const RateLimits = Type.Object({
+  enabled: Type.Boolean({ default: true, description: 'count requests and answer 429 over the limits' }),
+  window: duration('1m', 'the span each count covers; a count starts with its first request'),
+  max: Type.Integer({ minimum: 1, default: 600, description: 'requests per window of one authenticated user' }),
+  anonymous_max: Type.Integer({
+    minimum: 1,
+    default: 120,
+    description: 'requests per window of one client address without a valid credential (none, or one that failed)'
+  }),
+  auth_endpoints_max: Type.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'requests per window to login, signup and token endpoints, per user (or address when anonymous)'
+  })
+}, strict)
+
 const Log = Type.Object({
   level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info'
@@ -154,6 +170,7 @@ export const GatewayConfigSchema = Type.Object({
   identity: section(Identity),
   policies: section(Policies),
   filters: section(Filters),
+  rate_limits: section(RateLimits),
   log: section(Log)
 }, strict)
 

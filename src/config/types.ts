@@ -56,5 +56,15 @@ export interface GatewayConfig {
   }
   policies: { dir: string, projectCacheTtlMs: number }
   filters: { requestMaxBytes: number, responseMaxBytes: number, dropFields: ReadonlySet<string> }
+  rateLimits: {
+    enabled: boolean
+    windowMs: number
+    /** Per authenticated user. */
+    max: number
+    /** Per client address, for requests without a valid credential. */
+    anonymousMax: number
+    /** Per user, or address when anonymous, on login, signup and token endpoints. */
+    authEndpointsMax: number
+  }
   log: { level: string }
 }
