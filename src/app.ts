@@ -12,6 +12,7 @@ import { createTrust } from './edge/trust.js'
 import { proxyPlugin } from './proxy/plugin.js'
 import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
+import { createMetrics, type GatewayMetrics } from './metrics.js'
 import {
   LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_ABORTED, LG_ERR_REQUEST_BAD_METHOD,
   LG_ERR_REQUEST_NOT_CANONICAL, withDetail
@@ -93,7 +94,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const authenticator = new Authenticator(deps.store, config.identity)
   await app.register(accessPlugin, { authenticator, policies: deps.policies })
   // 4. The gateway's own routes, then everything else to Label Studio.
-  registerInternalRoutes(app, deps.store)
+  const metrics = createMetrics()
+  registerInternalRoutes(app, deps.store, metrics)
   await app.register(proxyPlugin, {
     upstream: config.upstream,
     filters: config.filters,
@@ -114,9 +116,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   return app
 }
 
-function registerInternalRoutes (app: FastifyInstance, store: IdentityStore): void {
+function registerInternalRoutes (app: FastifyInstance, store: IdentityStore, metrics: GatewayMetrics): void {
   const config = { internal: true }
   app.get('/-/healthz', { config }, async () => ({ status: 'ok' }))
+  app.get('/-/metrics', { config }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType)
+    return await metrics.registry.metrics()
+  })
   app.get('/-/readyz', { config }, async () => {
     try {
       await store.ping()
