@@ -12,6 +12,7 @@ import { createTrust } from './edge/trust.js'
 import { proxyPlugin } from './proxy/plugin.js'
 import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
+import { buildRateLimits, NO_LIMITS } from './limits/limits.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import {
   LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_ABORTED, LG_ERR_REQUEST_BAD_METHOD,
@@ -90,11 +91,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   // 2. Canonical form of the request line and headers, before anything reads them.
   await app.register(edgePlugin)
-  // 3. Authentication and the role's decision; nothing is forwarded or read before both pass.
-  const authenticator = new Authenticator(deps.store, config.identity)
-  await app.register(accessPlugin, { authenticator, policies: deps.policies })
-  // 4. The gateway's own routes, then everything else to Label Studio.
+  // 3. Rate limits, authentication and the role's decision, in one hook: nothing is forwarded or
+  // read before all pass. Anonymous traffic is counted before the identity store is asked.
   const metrics = createMetrics()
+  const limitOptions = { config: config.rateLimits, store: config.identity.store, logger: deps.logger, metrics }
+  const limits = config.rateLimits.enabled ? await buildRateLimits(app, limitOptions) : NO_LIMITS
+  const authenticator = new Authenticator(deps.store, config.identity)
+  await app.register(accessPlugin, { authenticator, policies: deps.policies, limits })
+  // 4. The gateway's own routes, then everything else to Label Studio.
   registerInternalRoutes(app, deps.store, metrics)
   await app.register(proxyPlugin, {
     upstream: config.upstream,

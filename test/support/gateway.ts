@@ -66,7 +66,9 @@ export async function startTestGateway (t: Teardown, options: TestGatewayOptions
     tls: { cert: certs.cert, key: certs.key, ...extra.tls },
     upstream: { url: options.upstreamUrl, timeouts: { connect: '1s', headers: '2s', body: '2s' }, ...extra.upstream },
     identity: { ...storeSection(options, dir), encryption_key: { env: 'LG_TEST_KEY' }, ...extra.identity },
-    policies: { dir: join(REPO_ROOT, 'policies'), ...extra.policies }
+    policies: { dir: join(REPO_ROOT, 'policies'), ...extra.policies },
+    // Counted as in production, with room for the suite's bursts; tests of the limits set their own.
+    rate_limits: { max: 100_000, anonymous_max: 100_000, auth_endpoints_max: 100_000, ...extra.rate_limits }
   }
   const configFile = join(dir, 'gateway.yaml')
   writeFileSync(configFile, stringify(config))
