@@ -51,10 +51,6 @@ export class LimitStore implements CountingStore {
     this.#events = redis?.events ?? null
   }
 
-  get fallenBack (): boolean {
-    return this.#fallenBack
-  }
-
   incr (key: string, cb: StoreCallback, timeWindow: number, max: number): void {
     this.#count('incr', key, cb, timeWindow, max)
   }
