@@ -13,6 +13,8 @@ import { createUpstreamAgent, proxyPlugin } from './proxy/plugin.js'
 import { SessionIntrospector } from './auth/sessions.js'
 import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
+import { buildRateLimits, NO_LIMITS } from './limits/limits.js'
+import { createMetrics, type GatewayMetrics } from './metrics.js'
 import {
   LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_ABORTED, LG_ERR_REQUEST_BAD_METHOD,
   LG_ERR_REQUEST_NOT_CANONICAL, withDetail
@@ -99,7 +101,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       return typeof address === 'object' && address !== null ? address.port : config.server.port
     }
   })
-  // 3. Authentication and the role's decision; nothing is forwarded or read before both pass.
+  // 3. Rate limits, authentication and the role's decision; nothing is forwarded or read before all pass.
   // One connection pool to Label Studio serves forwarding and the gateway's own questions.
   const agent = createUpstreamAgent(config.upstream)
   app.addHook('onClose', async () => { await agent.close() })
@@ -111,11 +113,19 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     cookieName: config.sessions.cookieName
   })
   const authenticator = new Authenticator(deps.store, config.identity, sessions)
+  // Rate limits run in the access hook: anonymous traffic is counted before the identity store is asked.
+  const metrics = createMetrics()
+  const limitOptions = { config: config.rateLimits, store: config.identity.store, logger: deps.logger, metrics }
+  const limits = config.rateLimits.enabled ? await buildRateLimits(app, limitOptions) : NO_LIMITS
   await app.register(accessPlugin, {
-    authenticator, policies: deps.policies, sessions: config.sessions, publicOrigin: config.server.publicOrigin
+    authenticator,
+    policies: deps.policies,
+    sessions: config.sessions,
+    publicOrigin: config.server.publicOrigin,
+    limits
   })
   // 4. The gateway's own routes, then everything else to Label Studio.
-  registerInternalRoutes(app, deps.store)
+  registerInternalRoutes(app, deps.store, metrics)
   await app.register(proxyPlugin, {
     agent,
     sessions: config.sessions,
@@ -140,9 +150,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   return app
 }
 
-function registerInternalRoutes (app: FastifyInstance, store: IdentityStore): void {
+function registerInternalRoutes (app: FastifyInstance, store: IdentityStore, metrics: GatewayMetrics): void {
   const config = { internal: true }
   app.get('/-/healthz', { config }, async () => ({ status: 'ok' }))
+  app.get('/-/metrics', { config }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType)
+    return await metrics.registry.metrics()
+  })
   app.get('/-/readyz', { config }, async () => {
     try {
       await store.ping()

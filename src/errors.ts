@@ -34,6 +34,8 @@ export const LG_ERR_POLICY_FIELD_DENIED = createError(
   'LG_ERR_POLICY_FIELD_DENIED', 'Fields your role may not send: %s', 400)
 export const LG_ERR_POLICY_QUERY_DENIED = createError(
   'LG_ERR_POLICY_QUERY_DENIED', 'Query parameters your role may not send: %s', 400)
+export const LG_ERR_RATE_LIMITED = createError(
+  'LG_ERR_RATE_LIMITED', 'Too many requests: retry in %s seconds', 429)
 export const LG_ERR_PROJECT_FORBIDDEN = createError(
   'LG_ERR_PROJECT_FORBIDDEN', 'This request reaches a project you are not bound to', 403)
 export const LG_ERR_PROJECT_NOT_FOUND = createError(

@@ -44,6 +44,11 @@ export class Authenticator {
     this.#sessions = sessions
   }
 
+  /** True when this credential's lookup would be answered from memory, without asking the store. */
+  remembers (credential: Credential, now = Date.now()): boolean {
+    return this.#cache.holds(digestToken(credential.value), now)
+  }
+
   /** Resolves a credential to a principal; throws a coded error for every way that can fail. */
   async authenticate (credential: Credential | null, now = Date.now(), requestId = ''): Promise<Principal> {
     if (credential === null) return ANONYMOUS

@@ -8,8 +8,9 @@ import { refusedParams } from '../policy/query.js'
 import { evaluate } from '../policy/evaluate.js'
 import type { PolicySet } from '../policy/compile.js'
 import type { GatewayConfig } from '../config/types.js'
+import type { CredentialState, RequestLimits } from '../limits/limits.js'
 import type { Authenticator, Principal } from './authenticate.js'
-import { readCookies, readCredential } from './credentials.js'
+import { readCookies, readCredential, type CredentialResult } from './credentials.js'
 import { acceptedOrigins, isUnsafe, statedOrigin } from './csrf.js'
 
 export interface AccessOptions {
@@ -17,6 +18,7 @@ export interface AccessOptions {
   policies: () => PolicySet
   sessions: GatewayConfig['sessions']
   publicOrigin: string | null
+  limits: RequestLimits
 }
 
 function header (request: FastifyRequest, name: string): string | undefined {
@@ -35,13 +37,13 @@ function upstreamCookie (
 }
 
 /**
- * Authentication, then the role's policy, in one onRequest hook: no body is read and nothing is
- * forwarded before both have granted the request. Every refusal is a coded error; the precise
- * reason travels in `detail`, which only the access log shows.
+ * Rate limits, authentication, then the role's policy, in one onRequest hook: no body is read and
+ * nothing is forwarded before all have granted the request. Every refusal is a coded error; the
+ * precise reason travels in `detail`, which only the access log shows.
  */
 async function access (app: FastifyInstance, options: AccessOptions): Promise<void> {
-  const { sessions } = options
-  app.addHook('onRequest', async (request) => {
+  const { sessions, limits } = options
+  app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.internal === true) return
     const gate = request.gate
     const cookies = readCookies(request.headers.cookie)
@@ -50,9 +52,16 @@ async function access (app: FastifyInstance, options: AccessOptions): Promise<vo
     }
     const found = readCredential(header(request, 'authorization'), header(request, 'x-api-key'), cookies,
       { session: sessions.cookieName, csrf: sessions.csrfCookieName })
-    if ('malformed' in found) throw withDetail(new LG_ERR_AUTH_INVALID(), found.malformed)
-    const principal = await options.authenticator.authenticate(found.credential, Date.now(), request.id)
+    await limits.beforeAuthentication(request, reply, credentialState(options.authenticator, found))
+    const principal = await authenticate(options.authenticator, found, request.id, async () => {
+      await limits.afterFailure(request, reply)
+    })
     gate.principal = principal
+    // A session Label Studio has ended leaves a visitor: counted by address, like a failed credential.
+    if (principal.via === 'none' && !('malformed' in found) && found.credential !== null) {
+      await limits.afterFailure(request, reply)
+    }
+    if (principal.via !== 'none') await limits.afterAuthentication(request, reply)
     gate.upstreamCookie = upstreamCookie(principal, cookies, sessions)
     if (isUnsafe(request.method) && gate.upstreamCookie !== null) {
       // Cookies are ambient: another site can make a browser send them. Only our origins may write.
@@ -74,6 +83,26 @@ async function access (app: FastifyInstance, options: AccessOptions): Promise<vo
     if (principal.via === 'none') throw withDetail(new LG_ERR_AUTH_MISSING(), decision.reason ?? 'denied')
     throw withDetail(new LG_ERR_POLICY_DENIED(request.method, 'this path'), decision.reason ?? 'denied')
   })
+}
+
+function credentialState (authenticator: Authenticator, found: CredentialResult): CredentialState {
+  if ('malformed' in found) return 'unknown'
+  if (found.credential === null) return 'none'
+  return authenticator.remembers(found.credential) ? 'remembered' : 'unknown'
+}
+
+/** The caller's principal; `failed` runs before a credential that is not valid is refused. */
+async function authenticate (
+  authenticator: Authenticator, found: CredentialResult, requestId: string, failed: () => Promise<void>
+): Promise<Principal> {
+  try {
+    if ('malformed' in found) throw withDetail(new LG_ERR_AUTH_INVALID(), found.malformed)
+    return await authenticator.authenticate(found.credential, Date.now(), requestId)
+  } catch (err) {
+    // A store that does not answer says nothing about the credential, so only refusals count.
+    if ((err as { code?: string }).code === 'LG_ERR_AUTH_INVALID') await failed()
+    throw err
+  }
 }
 
 export const accessPlugin = fp(access, { name: 'labelgate-access', fastify: '5.x', dependencies: ['labelgate-edge'] })

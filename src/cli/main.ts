@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util'
 import closeWithGrace from 'close-with-grace'
 import { openIdentityStore } from '../identity/open-store.js'
-import { ListenError, startGateway } from '../server.js'
 import type { GatewayConfig } from '../config/types.js'
 import { CHECK_HELP, MAIN_HELP, POLICY_HELP, SERVE_HELP, TOKEN_HELP, USER_HELP } from './usage.js'
 import { CliError, configPath, loadConfigOrFail, loadPoliciesOrFail } from './shared.js'
@@ -30,6 +29,8 @@ const HELP: Record<string, string> = {
 async function serve (flags: { config?: string | undefined }): Promise<void> {
   const config = loadConfigOrFail(flags.config)
   const policies = loadPoliciesOrFail(config)
+  // Loaded here, so that the other commands start without the server and its plugins.
+  const { ListenError, startGateway } = await import('../server.js')
   let gateway
   try {
     gateway = await startGateway(config, policies)

@@ -114,11 +114,19 @@ function resolveConfig (
     })),
     sessions: guarded(() => resolveSessions(raw, raw.upstream.url, c)),
     signup: guarded(() => resolveSignup(raw, c)),
+    rateLimits: guarded(() => ({
+      enabled: raw.rate_limits.enabled,
+      windowMs: c.timeout(['rate_limits', 'window'], raw.rate_limits.window, 60_000),
+      max: raw.rate_limits.max,
+      anonymousMax: raw.rate_limits.anonymous_max,
+      authEndpointsMax: raw.rate_limits.auth_endpoints_max
+    })),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, sessions, signup, log } = sections
-  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, signup, log }
+  const { server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !rateLimits ||
+    !log) return null
+  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, log }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {

@@ -151,6 +151,22 @@ const Filters = Type.Object({
   })
 }, strict)
 
+const RateLimits = Type.Object({
+  enabled: Type.Boolean({ default: true, description: 'count requests and answer 429 over the limits' }),
+  window: duration('1m', 'the span each count covers; a count starts with its first request'),
+  max: Type.Integer({ minimum: 1, default: 600, description: 'requests per window of one authenticated user' }),
+  anonymous_max: Type.Integer({
+    minimum: 1,
+    default: 120,
+    description: 'requests per window of one client address without a valid credential (none, or one that failed)'
+  }),
+  auth_endpoints_max: Type.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'requests per window to login, signup and token endpoints, per user (or address when anonymous)'
+  })
+}, strict)
+
 const Log = Type.Object({
   level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info'
@@ -166,6 +182,7 @@ export const GatewayConfigSchema = Type.Object({
   filters: section(Filters),
   sessions: section(SessionsSchema),
   signup: section(SignupSchema),
+  rate_limits: section(RateLimits),
   log: section(Log)
 }, strict)
 

@@ -71,5 +71,15 @@ export interface GatewayConfig {
     upstreamOrigin: string
   }
   signup: { mode: 'closed' | 'invite' | 'open', passwordMinLength: number, passwordMaxLength: number }
+  rateLimits: {
+    enabled: boolean
+    windowMs: number
+    /** Per authenticated user. */
+    max: number
+    /** Per client address, for requests without a valid credential. */
+    anonymousMax: number
+    /** Per user, or address when anonymous, on login, signup and token endpoints. */
+    authEndpointsMax: number
+  }
   log: { level: string }
 }

@@ -16,6 +16,12 @@ export class IdentityCache {
     store.onInvalidate((key) => this.#invalidate(key))
   }
 
+  /** True when a lookup of this digest would be answered from memory, without the store. */
+  holds (digest: string, now: number): boolean {
+    const usable = this.ttlMs > 0 && this.size > 0 && this.#store.hearing
+    return usable && (this.#entries.get(digest)?.until ?? 0) > now
+  }
+
   async lookup (digest: string, now: number): Promise<Identity | null> {
     const usable = this.ttlMs > 0 && this.size > 0 && this.#store.hearing
     const hit = usable ? this.#entries.get(digest) : undefined

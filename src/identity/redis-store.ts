@@ -36,6 +36,20 @@ export function redisOptions (config: RedisStoreConfig) {
   }
 }
 
+/** Resolves once the client can take commands; rejects if it cannot within the connect timeout. */
+export async function redisReady (client: Redis, config: RedisStoreConfig): Promise<void> {
+  if (client.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`Redis at ${config.url} is not ready after ${config.connectTimeoutMs} ms`))
+    }, config.connectTimeoutMs)
+    const onReady = (): void => { cleanup(); resolve() }
+    const cleanup = (): void => { clearTimeout(timer); client.off('ready', onReady) }
+    client.on('ready', onReady)
+  })
+}
+
 function parse<T> (json: string | null | undefined): T | null {
   return json === null || json === undefined ? null : JSON.parse(json) as T
 }
@@ -126,16 +140,7 @@ export class RedisIdentityStore implements IdentityStore {
   }
 
   async ready (): Promise<void> {
-    if (this.#client.status === 'ready') return
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`Redis at ${this.#config.url} is not ready after ${this.#config.connectTimeoutMs} ms`))
-      }, this.#config.connectTimeoutMs)
-      const onReady = (): void => { cleanup(); resolve() }
-      const cleanup = (): void => { clearTimeout(timer); this.#client.off('ready', onReady) }
-      this.#client.on('ready', onReady)
-    })
+    await redisReady(this.#client, this.#config)
   }
 
   async ping (): Promise<void> {

@@ -21,6 +21,8 @@ export interface TestGatewayOptions {
   upstreamUrl: string
   /** Merged over the generated configuration, section by section. */
   config?: Record<string, Record<string, unknown>>
+  /** identity.encryption_key as 64 hex digits; replicas of one deployment share theirs. Default: a new one. */
+  encryptionKey?: string
 }
 
 export interface TestGateway {
@@ -58,7 +60,7 @@ function storeSection (options: TestGatewayOptions, dir: string): Record<string,
 export async function startTestGateway (t: Teardown, options: TestGatewayOptions): Promise<TestGateway> {
   const dir = tempDir(t, 'labelgate-gw-')
   const certs = makeCertificates(join(dir, 'certs'))
-  const encryptionKey = randomBytes(32).toString('hex')
+  const encryptionKey = options.encryptionKey ?? randomBytes(32).toString('hex')
   const env = { ...process.env, LG_TEST_KEY: encryptionKey, LG_TEST_REDIS_PASSWORD: options.redis?.password ?? '' }
   const extra = options.config ?? {}
   const config = {
@@ -66,7 +68,9 @@ export async function startTestGateway (t: Teardown, options: TestGatewayOptions
     tls: { cert: certs.cert, key: certs.key, ...extra.tls },
     upstream: { url: options.upstreamUrl, timeouts: { connect: '1s', headers: '2s', body: '2s' }, ...extra.upstream },
     identity: { ...storeSection(options, dir), encryption_key: { env: 'LG_TEST_KEY' }, ...extra.identity },
-    policies: { dir: join(REPO_ROOT, 'policies'), ...extra.policies }
+    policies: { dir: join(REPO_ROOT, 'policies'), ...extra.policies },
+    // Counted as in production, with room for the suite's bursts; tests of the limits set their own.
+    rate_limits: { max: 100_000, anonymous_max: 100_000, auth_endpoints_max: 100_000, ...extra.rate_limits }
   }
   const configFile = join(dir, 'gateway.yaml')
   writeFileSync(configFile, stringify(config))

@@ -36,10 +36,13 @@ export async function freePort (): Promise<number> {
   })
 }
 
-// The gateway's commands (README), plus pttl, with which tests read the expiry of cached entries.
+// The gateway's commands (README): the identity store's, then the rate limits' (a Lua script run
+// with eval and evalsha, whose own calls the ACL checks too: incr, pexpire, pttl, get). Tests also
+// read the expiry of cached entries with pttl.
 const COMMANDS = [
   'get', 'set', 'mget', 'hset', 'hget', 'hgetall', 'sadd', 'smembers', 'publish', 'subscribe',
-  'unsubscribe', 'ping', 'multi', 'exec', 'discard', 'quit', 'hello', 'client', 'info', 'select', 'pttl'
+  'unsubscribe', 'ping', 'multi', 'exec', 'discard', 'quit', 'hello', 'client', 'info', 'select', 'pttl',
+  'eval', 'evalsha', 'incr', 'pexpire'
 ]
 
 interface Teardown { teardown: (fn: () => unknown) => void }

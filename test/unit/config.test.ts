@@ -47,6 +47,7 @@ t.test('gateway.example.yaml loads as it is', async (t) => {
   t.equal(config.server.port, 8443)
   t.equal(config.identity.store.kind, 'embedded')
   t.equal(config.upstream.headersTimeoutMs, 30_000)
+  t.same(config.rateLimits, { enabled: true, windowMs: 60_000, max: 600, anonymousMax: 120, authEndpointsMax: 10 })
   t.ok(Object.isFrozen(config.server), 'the configuration is frozen')
 })
 
@@ -73,6 +74,7 @@ identity:
   encryption_key: { env: KEY }
   default_role: annotator
 policies: { dir: pol }
+rate_limits: { enabled: false, window: 10s, max: 50, anonymous_max: 20, auth_endpoints_max: 3 }
 log: { level: debug }
 `)
   const config = loadConfig(file, { env: { KEY: 'ab'.repeat(32) } })
@@ -80,7 +82,8 @@ log: { level: debug }
     server: { trustedProxies: ['10.0.0.0/8', '::1', '192.168.1.1'], headersTimeoutMs: 5000, publicOrigin: 'https://labels.example.com' },
     upstream: { url: 'https://ls.internal:8443', bodyTimeoutMs: 3000, caFile: join(dir, 'ca.crt') },
     identity: { store: { kind: 'redis', password: 'secret', keyPrefix: 'lg:', commandTimeoutMs: 500, tls: { servername: 'redis' } }, cacheTtlMs: 0, defaultRole: 'annotator' },
-    policies: { dir: join(dir, 'pol') }
+    policies: { dir: join(dir, 'pol') },
+    rateLimits: { enabled: false, windowMs: 10_000, max: 50, anonymousMax: 20, authEndpointsMax: 3 }
   })
   t.equal(config.identity.encryptionKey?.length, 32)
 })
@@ -116,11 +119,14 @@ t.test('timeouts of zero are refused, and one bad section does not hide the othe
     'tls: { cert: c.crt, key: c.key, min_version: 7 }',
     'upstream: { url: "ftp://ls", timeouts: { connect: 0ms } }',
     'server: { port: eighty }',
-    'identity: { default_role: 5, token_lifetime: forever }'
+    'identity: { default_role: 5, token_lifetime: forever }',
+    'rate_limits: { window: 0s, max: 0 }'
   ])
   t.match(message, /:1:\d+ \/tls\/min_version: must be one of TLSv1\.2, TLSv1\.3/)
   t.match(message, /:2:\d+ \/upstream\/url: must use http:\/\/ or https:\/\//)
   t.match(message, /:2:\d+ \/upstream\/timeouts\/connect: must be longer than 0/)
   t.match(message, /:3:\d+ \/server\/port: must be integer/)
   t.match(message, /:4:\d+ \/identity\/token_lifetime: must be a duration such as 90d, or never/)
+  t.match(message, /:5:\d+ \/rate_limits\/window: must be longer than 0/)
+  t.match(message, /:5:\d+ \/rate_limits\/max: must be >= 1/)
 })
