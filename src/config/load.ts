@@ -12,6 +12,7 @@ import {
 import { compileSchema, validateAgainst } from './validate.js'
 import { parseDuration } from './units.js'
 import { readSecret, parseKey } from './secrets.js'
+import { resolveCors, resolveHeaders } from './browser.js'
 import type { GatewayConfig, RedisStoreConfig } from './types.js'
 
 const validateConfig = compileSchema(GatewayConfigSchema)
@@ -114,11 +115,16 @@ function resolveConfig (
     })),
     sessions: guarded(() => resolveSessions(raw, raw.upstream.url, c)),
     signup: guarded(() => resolveSignup(raw, c)),
+    cors: guarded(() => resolveCors(raw, c)),
+    headers: guarded(() => resolveHeaders(raw, c)),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, sessions, signup, log } = sections
-  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, signup, log }
+  const { server, tls, upstream, identity, policies, filters, sessions, signup, cors, headers, log } = sections
+  if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !cors ||
+    !headers || !log) return null
+  return {
+    file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, signup, cors, headers, log
+  }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {
