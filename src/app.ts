@@ -11,6 +11,7 @@ import { edgePlugin, newGateState } from './edge/plugin.js'
 import { createTrust } from './edge/trust.js'
 import { createUpstreamAgent, proxyPlugin } from './proxy/plugin.js'
 import { SessionIntrospector } from './auth/sessions.js'
+import { corsPlugin } from './headers/cors.js'
 import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
 import {
@@ -99,7 +100,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       return typeof address === 'object' && address !== null ? address.port : config.server.port
     }
   })
-  // 3. Authentication and the role's decision; nothing is forwarded or read before both pass.
+  // 3. CORS: a preflight is answered (or refused) here, before authentication, and never forwarded.
+  await app.register(corsPlugin, { cors: config.cors })
+  // 4. Authentication and the role's decision; nothing is forwarded or read before both pass.
   // One connection pool to Label Studio serves forwarding and the gateway's own questions.
   const agent = createUpstreamAgent(config.upstream)
   app.addHook('onClose', async () => { await agent.close() })
@@ -114,7 +117,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accessPlugin, {
     authenticator, policies: deps.policies, sessions: config.sessions, publicOrigin: config.server.publicOrigin
   })
-  // 4. The gateway's own routes, then everything else to Label Studio.
+  // 5. The gateway's own routes, then everything else to Label Studio.
   registerInternalRoutes(app, deps.store)
   await app.register(proxyPlugin, {
     agent,

@@ -71,6 +71,21 @@ export function clientResponseHeaders (
   for (const name of HOP_BY_HOP) delete out[name]
   // The gateway's own HSTS applies to every response; an upstream's weaker one must not replace it.
   delete out['strict-transport-security']
+  // Label Studio answers any origin: only the gateway's CORS policy may speak.
+  for (const name of Object.keys(out)) {
+    if (name.startsWith('access-control-')) delete out[name]
+  }
+  // The gateway's CORS answer depends on Origin, whatever Label Studio's depends on.
+  out.vary = varyWithOrigin(upstream.vary)
   out['x-request-id'] = requestId
   return out
+}
+
+/** A Vary value that names Origin, keeping what it named before. */
+export function varyWithOrigin (vary: string | string[] | undefined): string {
+  const names = (Array.isArray(vary) ? vary.join(',') : vary ?? '').split(',').map((n) => n.trim())
+    .filter((n) => n !== '')
+  if (names.includes('*')) return '*'
+  if (names.some((n) => n.toLowerCase() === 'origin')) return names.join(', ')
+  return [...names, 'Origin'].join(', ')
 }

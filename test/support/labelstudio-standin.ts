@@ -13,6 +13,7 @@ import {
 } from './labelstudio-standin-data.js'
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
 import { csrfFailure, csrfPage, loginPage, newCsrfToken, parseCookies, passwordOf } from './labelstudio-standin-browser.js'
+import { labelStudioHeaders } from './labelstudio-standin-web.js'
 
 export { DEFAULT_STANDIN_USERS }
 export type { JsonObject, JsonValue, StandInState, StandInUser }
@@ -24,6 +25,8 @@ export interface StandInBehaviour {
   reset: boolean
   /** Answer every request with this status and a JSON `{"detail": ...}` body. */
   failStatus: number | null
+  /** Headers added to every answer, over the stand-in's own (to play a Label Studio that sends others). */
+  headers: Record<string, string>
 }
 
 export interface StandInOptions {
@@ -444,7 +447,9 @@ async function handle (server: ServerContext, req: IncomingMessage, res: ServerR
     return
   }
   const { failStatus } = server.behaviour
-  send(res, failStatus === null ? dispatch(server.state, record, auth) : detail(failStatus))
+  const reply = failStatus === null ? dispatch(server.state, record, auth) : detail(failStatus)
+  reply.headers = { ...labelStudioHeaders(req.headers), ...reply.headers, ...server.behaviour.headers }
+  send(res, reply)
 }
 
 function closeServer (server: Server, sockets: Set<Socket>, closing: AbortController): Promise<void> {
@@ -456,7 +461,7 @@ function closeServer (server: Server, sockets: Set<Socket>, closing: AbortContro
 
 export async function startLabelStudioStandIn (options: StandInOptions = {}): Promise<StandIn> {
   const state = createStandInState(options.users ?? DEFAULT_STANDIN_USERS, options.dataDir)
-  const behaviour: StandInBehaviour = { delayMs: 0, reset: false, failStatus: null, ...options.behaviour }
+  const behaviour: StandInBehaviour = { delayMs: 0, reset: false, failStatus: null, headers: {}, ...options.behaviour }
   const closing = new AbortController()
   const context: ServerContext = { state, behaviour, requests: [], closing: closing.signal }
   const sockets = new Set<Socket>()
