@@ -13,7 +13,7 @@ import {
 } from './labelstudio-standin-data.js'
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
 import { csrfFailure, csrfPage, loginPage, newCsrfToken, parseCookies, passwordOf } from './labelstudio-standin-browser.js'
-import { labelStudioHeaders } from './labelstudio-standin-web.js'
+import { UPLOADS, labelStudioHeaders } from './labelstudio-standin-web.js'
 
 export { DEFAULT_STANDIN_USERS }
 export type { JsonObject, JsonValue, StandInState, StandInUser }
@@ -59,7 +59,7 @@ export interface StandIn {
   close: () => Promise<void>
 }
 
-interface Reply { status: number, headers: Record<string, string>, payload: string }
+interface Reply { status: number, headers: Record<string, string>, payload: string | Buffer }
 
 interface RouteContext {
   state: StandInState
@@ -298,8 +298,17 @@ function crud (table: (s: StandInState) => Table, view: View = (_s, row) => row,
   }
 }
 
+function uploadedFile (ctx: RouteContext): Reply {
+  must(ctx.state.projects, ctx.params.project_id)
+  const upload = UPLOADS[ctx.pathname.slice(ctx.pathname.lastIndexOf('/') + 1)]
+  if (upload === undefined) throw new HttpFailure(404, NOT_FOUND)
+  return { status: 200, headers: { 'content-type': upload.type }, payload: upload.body }
+}
+
 function route (path: string, methods: Record<string, Handler>, isPublic = false): Route {
-  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[0-9]+)')
+  // Parameters are ids, but for a file name ({file}), which is one segment of any characters.
+  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{file\}/g, '(?<file>[^/]+)')
+    .replace(/\{(\w+)\}/g, '(?<$1>[0-9]+)')
   return { path, pattern: new RegExp(`^${source}$`), isPublic, methods }
 }
 
@@ -341,6 +350,7 @@ const ROUTES: Route[] = [
   route('/api/ml/{id}', crud((s) => s.mlBackends)),
   route('/api/current-user/whoami', { GET: (ctx) => json(200, buildUser(ctx.state, caller(ctx), true)) }),
   route('/api/users/', { GET: (ctx) => json(200, ctx.state.users.map((u) => buildUser(ctx.state, u))) }),
+  route('/data/upload/{project_id}/{file}', { GET: uploadedFile }),
   route('/api/users/{id}/', {
     GET: (ctx) => {
       const user = ctx.state.users.find((u) => u.id === ctx.params.id)
