@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
@@ -62,7 +63,7 @@ const adminToken = await gw.issueToken(ADMIN.email, 'administrator', ADMIN.token
 // The gateway's certificate is trusted by its key alone: nothing else is exempt from checks.
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
-  args: [`--ignore-certificate-errors-spki-list=${spkiHash(gw.configFile.replace(/gateway\.yaml$/, 'certs/server.crt'))}`]
+  args: [`--ignore-certificate-errors-spki-list=${spkiHash(join(dirname(gw.ca), 'server.crt'))}`]
 })
 t.teardown(() => browser.close())
 
