@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need when it is missing (Debian's
-# redis-server and python3-requests, the npm packages), builds, type-checks, then runs tap. Each
-# test file starts and stops its own redis-server, Label Studio stand-in and gateway.
+# redis-server, python3-requests and chromium, the npm packages), builds, type-checks, then runs
+# tap. Each test file starts and stops its own redis-server, Label Studio stand-in and gateway; the
+# browser test drives /usr/bin/chromium with playwright-core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server redis-tools)
 command -v openssl >/dev/null || missing+=(openssl)
 /usr/bin/python3 -c 'import requests' 2>/dev/null || missing+=(python3-requests)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test: missing ${missing[*]}; install them with apt-get (as root) and run again" >&2

@@ -11,6 +11,8 @@ import { edgePlugin, newGateState } from './edge/plugin.js'
 import { createTrust } from './edge/trust.js'
 import { createUpstreamAgent, proxyPlugin } from './proxy/plugin.js'
 import { SessionIntrospector } from './auth/sessions.js'
+import { corsPlugin } from './headers/cors.js'
+import { createSecurityHeaders, helmetOptions, mediaHeadersPlugin } from './headers/security.js'
 import { createClientErrorHandler, handleError, refuseOnSocket } from './error-handler.js'
 import { logAccess } from './logging.js'
 import { buildRateLimits, NO_LIMITS } from './limits/limits.js'
@@ -37,6 +39,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
   const isTrusted = createTrust(config.server.trustedProxies)
+  const setSecurityHeaders = createSecurityHeaders(config)
   const app = Fastify({
     loggerInstance: deps.logger,
     // One access line per request, written by the gateway itself (logging.ts), instead of Fastify's two.
@@ -64,6 +67,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
         ? withDetail(new LG_ERR_REQUEST_NOT_CANONICAL('a malformed percent-encoding'), 'bad-url')
         : err
       request.gate = newGateState()
+      setSecurityHeaders(request.raw, reply.raw)
       handleError(refused as FastifyError, request, reply)
       // Fastify runs no hooks for these requests, so the access line is written here.
       logAccess(request, reply)
@@ -87,12 +91,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   // 1. Security headers first, so that even a refused request carries them (HSTS on every response).
-  await app.register(helmet, {
-    hsts: { maxAge: config.tls.hstsMaxAge, includeSubDomains: true },
-    contentSecurityPolicy: false,
-    crossOriginEmbedderPolicy: false
-  })
-  // 2. Canonical form of the request line and headers, before anything reads them.
+  await app.register(helmet, helmetOptions(config))
+  // 2. Canonical form of the request line and headers, before anything reads them; media paths
+  //    then get their sandboxing policy.
   await app.register(edgePlugin, {
     allowedHosts: config.server.allowedHosts,
     maxBodyBytes: config.server.maxBodyBytes,
@@ -101,7 +102,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       return typeof address === 'object' && address !== null ? address.port : config.server.port
     }
   })
-  // 3. Rate limits, authentication and the role's decision; nothing is forwarded or read before all pass.
+  await app.register(mediaHeadersPlugin, { frameOptions: config.headers.frameOptions })
+  // 3. CORS: a preflight is answered (or refused) here, before authentication, and never forwarded.
+  await app.register(corsPlugin, { cors: config.cors })
+  // 4. Rate limits, authentication and the role's decision; nothing is forwarded or read before all pass.
   // One connection pool to Label Studio serves forwarding and the gateway's own questions.
   const agent = createUpstreamAgent(config.upstream)
   app.addHook('onClose', async () => { await agent.close() })
@@ -124,7 +128,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     publicOrigin: config.server.publicOrigin,
     limits
   })
-  // 4. The gateway's own routes, then everything else to Label Studio.
+  // 5. The gateway's own routes, then everything else to Label Studio.
   registerInternalRoutes(app, deps.store, metrics)
   await app.register(proxyPlugin, {
     agent,

@@ -22,6 +22,8 @@ export const LG_ERR_REQUEST_TIMEOUT = createError(
   'LG_ERR_REQUEST_TIMEOUT', 'The request was not received in time', 408)
 export const LG_ERR_REQUEST_ABORTED = createError(
   'LG_ERR_REQUEST_ABORTED', 'The client closed the connection before the request was complete', 400)
+export const LG_ERR_CORS_ORIGIN_DENIED = createError(
+  'LG_ERR_CORS_ORIGIN_DENIED', 'This origin may not call the gateway from a browser', 403)
 export const LG_ERR_AUTH_MISSING = createError(
   'LG_ERR_AUTH_MISSING', 'This route needs a credential: send Authorization: Token <token>', 401)
 export const LG_ERR_AUTH_INVALID = createError(

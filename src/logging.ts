@@ -34,7 +34,7 @@ export function logAccess (request: FastifyRequest, reply: FastifyReply | null):
   // Requests refused by the router have no route options at all.
   const routeOptions = request.routeOptions as FastifyRequest['routeOptions'] | undefined
   const internal = routeOptions?.config?.internal === true
-  const granted = gate !== null && gate.code === null && (internal || decision?.granted === true)
+  const granted = gate !== null && gate.code === null && (internal || gate.preflight || decision?.granted === true)
   const line = {
     method: request.method,
     route: internal ? routeOptions?.url ?? null : decision?.route ?? null,

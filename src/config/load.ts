@@ -12,6 +12,7 @@ import {
 import { compileSchema, validateAgainst } from './validate.js'
 import { parseDuration } from './units.js'
 import { readSecret, parseKey } from './secrets.js'
+import { resolveCors, resolveHeaders } from './browser.js'
 import type { GatewayConfig, RedisStoreConfig } from './types.js'
 
 const validateConfig = compileSchema(GatewayConfigSchema)
@@ -121,12 +122,29 @@ function resolveConfig (
       anonymousMax: raw.rate_limits.anonymous_max,
       authEndpointsMax: raw.rate_limits.auth_endpoints_max
     })),
+    cors: guarded(() => resolveCors(raw, c)),
+    headers: guarded(() => resolveHeaders(raw, c)),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, log } = sections
+  const { server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, cors, headers, log } =
+    sections
   if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !rateLimits ||
-    !log) return null
-  return { file: c.source.file, server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, log }
+    !cors || !headers || !log) return null
+  return {
+    file: c.source.file,
+    server,
+    tls,
+    upstream,
+    identity,
+    policies,
+    filters,
+    sessions,
+    signup,
+    rateLimits,
+    cors,
+    headers,
+    log
+  }
 }
 
 function guarded<T> (resolveSection: () => T): T | null {

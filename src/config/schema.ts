@@ -13,13 +13,17 @@ const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$'
 const KEY_PREFIX_PATTERN = '^[A-Za-z0-9:_.-]+$'
 const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$'
 const FIELD_NAME_PATTERN = '^[A-Za-z0-9_$@:-]+$'
+const HEADER_NAME_PATTERN = '^[A-Za-z0-9-]+$'
+const CSP_SOURCE_PATTERN = '^[^\\s;,]+$'
 
 /** What a value that fails a pattern should have looked like, for error messages. */
 export const PATTERN_HINTS: Record<string, string> = {
   [DURATION_PATTERN]: 'must be a duration such as 250ms, 5s or 90d',
   [KEY_PREFIX_PATTERN]: 'must contain only letters, digits and : _ . -',
   [ENV_NAME_PATTERN]: 'must be an environment variable name',
-  [FIELD_NAME_PATTERN]: 'must be a JSON key name (letters, digits, _ $ @ : -)'
+  [FIELD_NAME_PATTERN]: 'must be a JSON key name (letters, digits, _ $ @ : -)',
+  [HEADER_NAME_PATTERN]: 'must be a header name: letters, digits and dashes (no wildcard)',
+  [CSP_SOURCE_PATTERN]: 'must be one CSP source or keyword, without spaces, ";" or ","'
 }
 export const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a duration such as 250ms, 5s or 90d' })
 
@@ -167,6 +171,64 @@ const RateLimits = Type.Object({
   })
 }, strict)
 
+const Cors = Type.Object({
+  origins: Type.Array(Type.String({ minLength: 1 }), {
+    default: [],
+    description: 'exact origins (scheme://host[:port]) whose pages may call the gateway from a browser; empty: none'
+  }),
+  credentials: Type.Boolean({
+    default: false,
+    description: 'answer listed origins with Access-Control-Allow-Credentials: true'
+  }),
+  max_age: duration('10m', 'how long a browser may reuse a preflight answer'),
+  allowed_headers: Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }), {
+    uniqueItems: true, default: ['authorization', 'content-type'], description: 'request headers a page may send'
+  }),
+  exposed_headers: Type.Array(Type.String({ pattern: HEADER_NAME_PATTERN }), {
+    uniqueItems: true, default: ['x-request-id'], description: 'response headers a page may read'
+  })
+}, strict)
+
+/**
+ * The Content-Security-Policy of everything but media: Label Studio's own policy (its settings
+ * CSP_*, which it sends report-only) without its analytics and error-reporting hosts, with
+ * plugins, <base> and form targets kept to the gateway's origin. frame-ancestors comes from
+ * headers.frame_options.
+ */
+export const DEFAULT_CSP_DIRECTIVES: Record<string, string[]> = {
+  'default-src': ["'self'"],
+  'script-src': ["'self'", "'unsafe-inline'", 'blob:'],
+  'style-src': ["'self'", "'unsafe-inline'"],
+  'img-src': ["'self'", 'data:', 'blob:'],
+  'media-src': ["'self'", 'blob:'],
+  'font-src': ["'self'", 'data:'],
+  'connect-src': ["'self'"],
+  'object-src': ["'none'"],
+  'base-uri': ["'self'"],
+  'form-action': ["'self'"]
+}
+
+const Csp = Type.Object({
+  report_only: Type.Boolean({
+    default: false, description: 'send the policy as Content-Security-Policy-Report-Only: reported, not enforced'
+  }),
+  directives: Type.Record(Type.String(), Type.Array(Type.String({ pattern: CSP_SOURCE_PATTERN })), {
+    default: DEFAULT_CSP_DIRECTIVES,
+    description: 'the whole policy: directive name to its sources; given, it replaces the default'
+  })
+}, strict)
+
+const Headers = Type.Object({
+  frame_options: Type.Union([Type.Literal('sameorigin'), Type.Literal('deny')], {
+    default: 'sameorigin', description: 'X-Frame-Options, and CSP frame-ancestors \'self\' or \'none\''
+  }),
+  referrer_policy: Type.Union([
+    Type.Literal('strict-origin-when-cross-origin'), Type.Literal('strict-origin'), Type.Literal('same-origin'),
+    Type.Literal('no-referrer')
+  ], { default: 'strict-origin-when-cross-origin' }),
+  csp: section(Csp)
+}, strict)
+
 const Log = Type.Object({
   level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info'
@@ -183,6 +245,8 @@ export const GatewayConfigSchema = Type.Object({
   sessions: section(SessionsSchema),
   signup: section(SignupSchema),
   rate_limits: section(RateLimits),
+  cors: section(Cors),
+  headers: section(Headers),
   log: section(Log)
 }, strict)
 

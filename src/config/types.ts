@@ -81,5 +81,19 @@ export interface GatewayConfig {
     /** Per user, or address when anonymous, on login, signup and token endpoints. */
     authEndpointsMax: number
   }
+  cors: {
+    /** Serialised origins (lower-case host, default port left out), compared with Origin as they are. */
+    origins: string[]
+    credentials: boolean
+    maxAgeSeconds: number
+    /** Lower case. */
+    allowedHeaders: string[]
+    exposedHeaders: string[]
+  }
+  headers: {
+    frameOptions: 'sameorigin' | 'deny'
+    referrerPolicy: 'strict-origin-when-cross-origin' | 'strict-origin' | 'same-origin' | 'no-referrer'
+    csp: { reportOnly: boolean, directives: Record<string, string[]> }
+  }
   log: { level: string }
 }

@@ -24,6 +24,7 @@ export function newGateState (): GateState {
     upstreamQuery: null,
     upstreamCookie: null,
     originChecked: false,
+    preflight: false,
     logged: false
   }
 }

@@ -23,6 +23,16 @@ const CLIENT_IDENTITY = [
   'x-forwarded', 'forwarded-for', 'x-host', 'x-original-host', 'x-forwarded-path', 'x-envoy-original-path'
 ]
 
+// Response headers that are the gateway's to set (src/headers/): Label Studio's values, weaker or
+// not, never reach the client. Access-Control-* headers go too: Label Studio answers any origin,
+// and only the gateway's CORS policy may speak.
+const GATEWAY_RESPONSE_HEADERS = [
+  'strict-transport-security', 'content-security-policy', 'content-security-policy-report-only',
+  'x-frame-options', 'x-content-type-options', 'referrer-policy', 'cross-origin-opener-policy',
+  'cross-origin-resource-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options',
+  'x-permitted-cross-domain-policies', 'x-xss-protection', 'x-powered-by'
+]
+
 export interface ForwardContext {
   requestId: string
   peer: string
@@ -69,8 +79,21 @@ export function clientResponseHeaders (
   else if (Array.isArray(setCookie)) out['set-cookie'] = setCookie.map((c: string) => hardenSetCookie(c, cookies))
   for (const name of named(upstream, 'connection')) delete out[name]
   for (const name of HOP_BY_HOP) delete out[name]
-  // The gateway's own HSTS applies to every response; an upstream's weaker one must not replace it.
-  delete out['strict-transport-security']
+  for (const name of GATEWAY_RESPONSE_HEADERS) delete out[name]
+  for (const name of Object.keys(out)) {
+    if (name.startsWith('access-control-')) delete out[name]
+  }
+  // The gateway's CORS answer depends on Origin, whatever Label Studio's depends on.
+  out.vary = varyWithOrigin(upstream.vary)
   out['x-request-id'] = requestId
   return out
+}
+
+/** A Vary value that names Origin, keeping what it named before. */
+export function varyWithOrigin (vary: string | string[] | undefined): string {
+  const names = (Array.isArray(vary) ? vary.join(',') : vary ?? '').split(',').map((n) => n.trim())
+    .filter((n) => n !== '')
+  if (names.includes('*')) return '*'
+  if (names.some((n) => n.toLowerCase() === 'origin')) return names.join(', ')
+  return [...names, 'Origin'].join(', ')
 }

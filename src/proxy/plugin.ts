@@ -28,9 +28,9 @@ export interface ProxyOptions {
   isTrusted: (address: string | undefined) => boolean
 }
 
-// OPTIONS is left out: CORS preflight is the gateway's to answer, and a route for it here would
-// clash with one there.
-const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT']
+// OPTIONS is left out: CORS preflight is the gateway's to answer (src/headers/cors.ts), and a
+// route for it here would clash with the one there.
+export const PROXIED_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT']
 
 export function createUpstreamAgent (upstream: GatewayConfig['upstream']): Agent {
   // Every limit is explicit: undici's defaults wait up to five minutes.

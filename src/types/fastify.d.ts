@@ -30,6 +30,8 @@ export interface GateState {
   upstreamCookie: string | null
   /** The gateway has checked the request's Origin: Label Studio is sent the origin it expects. */
   originChecked: boolean
+  /** A CORS preflight from a listed origin, answered by the gateway itself. */
+  preflight: boolean
   /** Set once the access line is written, so that no request is logged twice. */
   logged: boolean
 }

@@ -72,8 +72,10 @@ export async function startTestGateway (t: Teardown, options: TestGatewayOptions
     // Counted as in production, with room for the suite's bursts; tests of the limits set their own.
     rate_limits: { max: 100_000, anonymous_max: 100_000, auth_endpoints_max: 100_000, ...extra.rate_limits }
   }
+  // Sections the gateway has no test defaults for (cors, headers, filters, ...) are taken as given.
+  const rest = Object.fromEntries(Object.entries(extra).filter(([name]) => !(name in config)))
   const configFile = join(dir, 'gateway.yaml')
-  writeFileSync(configFile, stringify(config))
+  writeFileSync(configFile, stringify({ ...config, ...rest }))
   const loaded = loadConfig(configFile, { env })
   const logs = captureLogs()
   const gateway = await startGateway(loaded, loadPolicies(loaded.policies.dir), { logger: logs.logger })

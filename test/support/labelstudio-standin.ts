@@ -13,6 +13,7 @@ import {
 } from './labelstudio-standin-data.js'
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
 import { csrfFailure, csrfPage, loginPage, newCsrfToken, parseCookies, passwordOf } from './labelstudio-standin-browser.js'
+import { UPLOADS, labelStudioHeaders } from './labelstudio-standin-web.js'
 
 export { DEFAULT_STANDIN_USERS }
 export type { JsonObject, JsonValue, StandInState, StandInUser }
@@ -24,6 +25,8 @@ export interface StandInBehaviour {
   reset: boolean
   /** Answer every request with this status and a JSON `{"detail": ...}` body. */
   failStatus: number | null
+  /** Headers added to every answer, over the stand-in's own (to play a Label Studio that sends others). */
+  headers: Record<string, string>
 }
 
 export interface StandInOptions {
@@ -56,7 +59,7 @@ export interface StandIn {
   close: () => Promise<void>
 }
 
-interface Reply { status: number, headers: Record<string, string>, payload: string }
+interface Reply { status: number, headers: Record<string, string>, payload: string | Buffer }
 
 interface RouteContext {
   state: StandInState
@@ -295,8 +298,17 @@ function crud (table: (s: StandInState) => Table, view: View = (_s, row) => row,
   }
 }
 
+function uploadedFile (ctx: RouteContext): Reply {
+  must(ctx.state.projects, ctx.params.project_id)
+  const upload = UPLOADS[ctx.pathname.slice(ctx.pathname.lastIndexOf('/') + 1)]
+  if (upload === undefined) throw new HttpFailure(404, NOT_FOUND)
+  return { status: 200, headers: { 'content-type': upload.type }, payload: upload.body }
+}
+
 function route (path: string, methods: Record<string, Handler>, isPublic = false): Route {
-  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[0-9]+)')
+  // Parameters are ids, but for a file name ({file}), which is one segment of any characters.
+  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{file\}/g, '(?<file>[^/]+)')
+    .replace(/\{(\w+)\}/g, '(?<$1>[0-9]+)')
   return { path, pattern: new RegExp(`^${source}$`), isPublic, methods }
 }
 
@@ -338,6 +350,7 @@ const ROUTES: Route[] = [
   route('/api/ml/{id}', crud((s) => s.mlBackends)),
   route('/api/current-user/whoami', { GET: (ctx) => json(200, buildUser(ctx.state, caller(ctx), true)) }),
   route('/api/users/', { GET: (ctx) => json(200, ctx.state.users.map((u) => buildUser(ctx.state, u))) }),
+  route('/data/upload/{project_id}/{file}', { GET: uploadedFile }),
   route('/api/users/{id}/', {
     GET: (ctx) => {
       const user = ctx.state.users.find((u) => u.id === ctx.params.id)
@@ -444,7 +457,9 @@ async function handle (server: ServerContext, req: IncomingMessage, res: ServerR
     return
   }
   const { failStatus } = server.behaviour
-  send(res, failStatus === null ? dispatch(server.state, record, auth) : detail(failStatus))
+  const reply = failStatus === null ? dispatch(server.state, record, auth) : detail(failStatus)
+  reply.headers = { ...labelStudioHeaders(req.headers), ...reply.headers, ...server.behaviour.headers }
+  send(res, reply)
 }
 
 function closeServer (server: Server, sockets: Set<Socket>, closing: AbortController): Promise<void> {
@@ -456,7 +471,7 @@ function closeServer (server: Server, sockets: Set<Socket>, closing: AbortContro
 
 export async function startLabelStudioStandIn (options: StandInOptions = {}): Promise<StandIn> {
   const state = createStandInState(options.users ?? DEFAULT_STANDIN_USERS, options.dataDir)
-  const behaviour: StandInBehaviour = { delayMs: 0, reset: false, failStatus: null, ...options.behaviour }
+  const behaviour: StandInBehaviour = { delayMs: 0, reset: false, failStatus: null, headers: {}, ...options.behaviour }
   const closing = new AbortController()
   const context: ServerContext = { state, behaviour, requests: [], closing: closing.signal }
   const sockets = new Set<Socket>()
