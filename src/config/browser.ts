@@ -1,6 +1,7 @@
 import { DEFAULT_CSP_DIRECTIVES, type RawGatewayConfig } from './schema.js'
 import type { ConfigProblems } from './load.js'
 import type { GatewayConfig } from './types.js'
+import { exactOrigin } from './origin.js'
 
 // The options that speak to browsers: which other origins may call the gateway (cors) and the
 // security headers of every response (headers). Checked here, after the schema, so that each
@@ -18,30 +19,6 @@ const QUOTED_KEYWORDS = new Set([
 ])
 const QUOTED_PREFIXES = ['nonce-', 'sha256-', 'sha384-', 'sha512-']
 const DIRECTIVE_NAME = /^[a-z]+(-[a-z]+)*$/
-
-// scheme://host[:port] and at most a trailing slash: no user, path, query, fragment or backslash.
-const ORIGIN_SHAPE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#@\s\\]+\/?$/
-
-/**
- * An origin as browsers serialise it in the Origin header: lower-case scheme and host, the default
- * port left out. `null` and wildcards are refused: an allowlist names each origin exactly.
- */
-export function exactOrigin (text: string): { origin: string } | { error: string } {
-  if (text === 'null' || text.includes('*')) {
-    return { error: 'must name one origin exactly, such as https://app.example.com: "null" and wildcards are refused' }
-  }
-  if (!ORIGIN_SHAPE.test(text)) {
-    return { error: 'must be an origin, scheme://host[:port], such as https://app.example.com: no path or query' }
-  }
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    return { error: 'must be an origin, scheme://host[:port], such as https://app.example.com' }
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { error: 'must use https:// or http://' }
-  return { origin: url.origin }
-}
 
 export function resolveCors (raw: Raw, c: ConfigProblems): GatewayConfig['cors'] {
   const cors = raw.cors

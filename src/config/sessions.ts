@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { ConfigProblems } from './load.js'
 import type { GatewayConfig } from './types.js'
+import { exactOrigin } from './origin.js'
 
 // Browser sessions: Label Studio's own session cookie and access JWTs, introspected upstream.
 
@@ -26,32 +27,20 @@ export const SessionsSchema = Type.Object({
   })
 }, { additionalProperties: false })
 
-/** An origin as browsers send it: scheme://host[:port], lower case, default port left out. */
-export function normaliseOrigin (text: string, schemes: readonly string[]): string | null {
-  try {
-    const url = new URL(text)
-    if (!schemes.includes(url.protocol) || url.origin === 'null') return null
-    return url.origin === text.replace(/\/$/, '').toLowerCase() || url.origin === text.replace(/\/$/, '')
-      ? url.origin
-      : null
-  } catch {
-    return null
-  }
-}
-
 export function resolveSessions (
   raw: { sessions: typeof SessionsSchema.static }, upstreamUrl: string, c: ConfigProblems
 ): GatewayConfig['sessions'] {
   const s = raw.sessions
-  const trusted = s.trusted_origins.map((text, i) => {
-    const origin = normaliseOrigin(text, ['https:'])
-    if (origin === null) c.add(['sessions', 'trusted_origins', i], 'must be an https origin such as https://labels.example.com')
-    return origin
-  }).filter((o): o is string => o !== null)
-  const upstreamOrigin = s.upstream_origin === null
-    ? originOf(upstreamUrl)
-    : normaliseOrigin(s.upstream_origin, ['http:', 'https:'])
-  if (upstreamOrigin === null) c.add(['sessions', 'upstream_origin'], 'must be an origin such as http://label-studio:8080')
+  const trusted = s.trusted_origins.flatMap((text, i) => {
+    const found = exactOrigin(text)
+    if ('error' in found) c.add(['sessions', 'trusted_origins', i], found.error)
+    else if (!found.origin.startsWith('https:')) c.add(['sessions', 'trusted_origins', i], 'must use https://')
+    else return [found.origin]
+    return []
+  })
+  const given = s.upstream_origin === null ? null : exactOrigin(s.upstream_origin)
+  if (given !== null && 'error' in given) c.add(['sessions', 'upstream_origin'], given.error)
+  const upstreamOrigin = given === null ? originOf(upstreamUrl) : 'origin' in given ? given.origin : null
   if (s.cookie_name === s.csrf_cookie_name) c.add(['sessions', 'csrf_cookie_name'], 'must differ from cookie_name')
   return {
     cookieName: s.cookie_name,

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
-import { exactOrigin } from '../../src/config/browser.js'
+import { exactOrigin } from '../../src/config/origin.js'
 
 // The cors and headers sections: origins normalised as browsers send them, and every mistake
 // reported at its line.

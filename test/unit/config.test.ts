@@ -130,3 +130,22 @@ t.test('timeouts of zero are refused, and one bad section does not hide the othe
   t.match(message, /:5:\d+ \/rate_limits\/window: must be longer than 0/)
   t.match(message, /:5:\d+ \/rate_limits\/max: must be >= 1/)
 })
+
+t.test('sessions, signup and server limits are checked at their lines', async (t) => {
+  const message = problemsOf(t, [
+    'tls: { cert: c.crt, key: c.key }',
+    'upstream: { url: "http://ls:8080" }',
+    'sessions: { trusted_origins: ["https://*.example.com", "null", "http://plain.example", "https://ok.example/path"] }',
+    'sessions2: {}',
+    'signup: { mode: sometimes, password_min_length: 20, password_max_length: 10 }',
+    'server: { allowed_hosts: ["user@host", "host:99999"] }'
+  ])
+  t.match(message, /:3:\d+ \/sessions\/trusted_origins\/0: must name one origin exactly/)
+  t.match(message, /:3:\d+ \/sessions\/trusted_origins\/1: must name one origin exactly/)
+  t.match(message, /:3:\d+ \/sessions\/trusted_origins\/2: must use https:\/\//)
+  t.match(message, /:3:\d+ \/sessions\/trusted_origins\/3: must be an origin/)
+  t.match(message, /:4:\d+ \/sessions2: unknown option "sessions2"/)
+  t.match(message, /:5:\d+ \/signup\/mode: must be one of closed, invite, open/)
+  t.match(message, /:6:\d+ \/server\/allowed_hosts\/0: must be a host name or address/)
+  t.match(message, /:6:\d+ \/server\/allowed_hosts\/1: must be a host name or address/)
+})
