@@ -51,7 +51,7 @@ export const LG_ERR_UPSTREAM_LOOKUP_FAILED = createError(
 export const LG_ERR_REQUEST_NOT_JSON = createError(
   'LG_ERR_REQUEST_NOT_JSON', 'This route takes a JSON body (Content-Type: application/json): %s', 415)
 export const LG_ERR_REQUEST_NOT_FORM = createError(
-  'LG_ERR_REQUEST_NOT_FORM', 'This route takes a form body (application/x-www-form-urlencoded)', 415)
+  'LG_ERR_REQUEST_NOT_FORM', 'This route takes a UTF-8 form body (application/x-www-form-urlencoded)', 415)
 export const LG_ERR_PASSWORD_POLICY = createError(
   'LG_ERR_PASSWORD_POLICY', 'The password is not acceptable: %s', 400)
 export const LG_ERR_SIGNUP_CLOSED = createError(

@@ -56,7 +56,7 @@ function refusal (r: BodyRefusal): Error {
  * forwards the gateway's own serialisation of it, never the client's bytes.
  */
 export async function checkRequestBody (
-  request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters']
+  request: FastifyRequest, rule: CompiledRule, filters: GatewayConfig['filters'], maxBodyBytes = Infinity
 ): Promise<unknown> {
   const spec = rule.request
   if (spec === null || request.body === undefined || request.body === null) return undefined
@@ -65,7 +65,8 @@ export async function checkRequestBody (
     Array.isArray(encoding) ? encoding.join(',') : encoding)
   if (handling === 'stream' && isStream(request.body)) return undefined
   if (handling !== 'json' && handling !== 'stream') throw refusal(handling)
-  const limit = spec.maxBytes ?? filters.requestMaxBytes
+  // server.max_body_bytes caps every body, those the gateway reads as well as those it streams.
+  const limit = Math.min(spec.maxBytes ?? filters.requestMaxBytes, maxBodyBytes)
   const raw = await requestBytes(request.body, limit)
   if (raw === null) return undefined
   if (raw === 'too-large') throw refusal({ code: 'LG_ERR_REQUEST_BODY_TOO_LARGE', message: String(limit) })

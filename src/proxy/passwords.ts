@@ -5,6 +5,7 @@ import {
   LG_ERR_PASSWORD_POLICY, LG_ERR_REQUEST_BAD_JSON, LG_ERR_REQUEST_BODY_TOO_LARGE, LG_ERR_REQUEST_NOT_FORM,
   LG_ERR_REQUEST_NOT_JSON, LG_ERR_SIGNUP_CLOSED, withDetail
 } from '../errors.js'
+import { safeParse as parseContentType } from 'fast-content-type-parse'
 import { bodyKind, parseStrictJson } from '../policy/body.js'
 import { readLimited } from './bodies.js'
 
@@ -63,14 +64,19 @@ function forward (request: FastifyRequest, bytes: Buffer): void {
  * cannot read there (form or multipart on a user route) is refused, since it could carry one.
  */
 export async function checkPasswords (
-  request: FastifyRequest, parsed: unknown, config: Pick<GatewayConfig, 'signup' | 'filters'>
+  request: FastifyRequest, parsed: unknown, config: Pick<GatewayConfig, 'signup' | 'filters'> & { maxBodyBytes: number }
 ): Promise<void> {
   const path = request.gate.target?.path ?? ''
   if (!WRITES.has(request.method)) return
   const type = request.headers['content-type']
+  const limit = Math.min(config.filters.requestMaxBytes, config.maxBodyBytes)
   if (SIGNUP.test(path)) {
-    if (bodyKind(type) !== 'form') throw withDetail(new LG_ERR_REQUEST_NOT_FORM(), 'signup-not-form')
-    const raw = await bodyBytes(request, config.filters.requestMaxBytes)
+    // The form is read as UTF-8: another charset would make Label Studio read other passwords.
+    const charset = type === undefined ? undefined : parseContentType(type).parameters.charset?.toLowerCase()
+    if (bodyKind(type) !== 'form' || (charset !== undefined && charset !== 'utf-8')) {
+      throw withDetail(new LG_ERR_REQUEST_NOT_FORM(), 'signup-not-form')
+    }
+    const raw = await bodyBytes(request, limit)
     if (raw === null) return
     // Django reads the last of repeated fields; every one is checked.
     const passwords = new URLSearchParams(raw.toString('utf8')).getAll('password')
@@ -83,7 +89,7 @@ export async function checkPasswords (
     refuse(passwordProblem((parsed as Record<string, unknown> | null)?.password, config.signup))
     return
   }
-  const raw = await bodyBytes(request, config.filters.requestMaxBytes)
+  const raw = await bodyBytes(request, limit)
   if (raw === null) return
   if (bodyKind(type) !== 'json') {
     throw withDetail(new LG_ERR_REQUEST_NOT_JSON('a user update is read for its password'), 'password-not-json')

@@ -117,7 +117,7 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
       const rule = request.gate.decision?.rule
       if (rule) {
         checkSignupMode(request.gate.target?.path ?? '', request.gate.target?.query ?? '', options.signup)
-        const body = await checkRequestBody(request, rule, options.filters)
+        const body = await checkRequestBody(request, rule, options.filters, options.maxBodyBytes)
         await checkPasswords(request, body, options)
         await enforceProjects(request, rule, body, resolver)
       }

@@ -86,4 +86,7 @@ t.test('a body larger than server.max_body_bytes is refused when announced, and 
   const res = await rawRequest(port, http('POST /api/projects/1/import HTTP/1.1', [AUTH, multipart, 'Transfer-Encoding: chunked'], chunked), { ca: gw.ca })
   t.equal(res.status, 413, 'a chunked body is counted as it streams')
   t.ok(upstream.requests.every((r) => r.body.length <= 4096), 'Label Studio never got more than the limit')
+  const json = `{"title":"${'z'.repeat(5000)}"}`
+  await refused(t, http('POST /api/projects/ HTTP/1.1', [AUTH, 'Content-Type: application/json', 'Transfer-Encoding: chunked'],
+    `${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`), 413, /LG_ERR_REQUEST_BODY_TOO_LARGE/)
 })

@@ -45,6 +45,12 @@ t.test('signup needs an invite link by default, and a password of an accepted le
     { 'content-type': 'multipart/form-data; boundary=x', origin: gw.url, cookie: 'csrftoken=x' },
     '--x\r\nContent-Disposition: form-data; name="password"\r\n\r\nshort\r\n--x--\r\n')
   t.equal(multipart.status, 415, 'a body the gateway does not read for its password')
+  for (const charset of ['shift_jis', 'utf-16le']) {
+    const other = await call(gw, 'POST', '/user/signup/?token=invite-1',
+      { ...FORM, 'content-type': `application/x-www-form-urlencoded; charset=${charset}`, cookie: 'csrftoken=x' },
+      'csrfmiddlewaretoken=x&email=c%40example.com&password=%82%A0%82%A2%82%A4%82%A6')
+    t.equal(other.status, 415, `charset ${charset}: Label Studio would read other characters than the gateway`)
+  }
   const ok = await signup('?token=invite-1', { email: 'new@example.com', password: 'long-enough-1' })
   t.equal(ok.status, 302, 'an accepted password reaches Label Studio, which signs the user in')
   t.ok(upstream.state.users.some((u) => u.email === 'new@example.com'))
