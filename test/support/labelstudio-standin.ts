@@ -2,7 +2,7 @@
 // itself cannot run in the test environment, so this answers its routes over real HTTP with the shapes
 // of the shared spec and example exports, authenticates like it, and records every request it receives.
 
-import { createServer, STATUS_CODES } from 'node:http'
+import { createServer } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -14,6 +14,11 @@ import {
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
 import { csrfFailure, csrfPage, loginPage, newCsrfToken, parseCookies, passwordOf } from './labelstudio-standin-browser.js'
 import { UPLOADS, labelStudioHeaders } from './labelstudio-standin-web.js'
+import {
+  FORM_TYPE, HTML_TYPE, HttpFailure, JSON_TYPE, NOT_FOUND, authFailure, authenticate, caller, dataObject, detail, json,
+  must, noContent, parseBody, patchRow, requireFields
+} from './labelstudio-standin-http.js'
+import type { Auth, Handler, Reply, Route, RouteContext } from './labelstudio-standin-http.js'
 
 export { DEFAULT_STANDIN_USERS }
 export type { JsonObject, JsonValue, StandInState, StandInUser }
@@ -57,119 +62,6 @@ export interface StandIn {
   behaviour: StandInBehaviour
   clear: () => void
   close: () => Promise<void>
-}
-
-interface Reply { status: number, headers: Record<string, string>, payload: string | Buffer }
-
-interface RouteContext {
-  state: StandInState
-  headers: IncomingHttpHeaders
-  user: StandInUser | null
-  params: Record<string, number>
-  query: URLSearchParams
-  origin: string
-  pathname: string
-  data: () => JsonValue | undefined
-}
-
-type Handler = (ctx: RouteContext) => Reply
-interface Route { path: string, pattern: RegExp, isPublic: boolean, methods: Record<string, Handler> }
-type Auth = { user: StandInUser } | { none: true } | { invalid: string }
-
-class HttpFailure extends Error {
-  constructor (readonly status: number, readonly body: JsonValue) {
-    super(`HTTP ${status}`)
-  }
-}
-
-const NOT_FOUND = { detail: 'Not found.' }
-const JSON_TYPE = 'application/json'
-const HTML_TYPE = 'text/html; charset=utf-8'
-const FORM_TYPE = 'application/x-www-form-urlencoded'
-
-function json (status: number, body: JsonValue, headers: Record<string, string> = {}): Reply {
-  const all = { 'content-type': JSON_TYPE, vary: 'Accept, Cookie', ...headers }
-  return { status, headers: all, payload: JSON.stringify(body) }
-}
-
-const noContent = (): Reply => ({ status: 204, headers: { vary: 'Accept, Cookie' }, payload: '' })
-const detail = (status: number): Reply => json(status, { detail: STATUS_CODES[status] ?? `Status ${status}` })
-
-function mediaType (headers: IncomingHttpHeaders): string {
-  return (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
-}
-
-function parseBody (headers: IncomingHttpHeaders, body: Buffer): JsonValue | undefined {
-  const type = mediaType(headers)
-  if (type === FORM_TYPE) return Object.fromEntries(new URLSearchParams(body.toString('utf8')))
-  if (type !== JSON_TYPE && !type.endsWith('+json')) return undefined
-  if (body.length === 0) return {}
-  try {
-    return JSON.parse(body.toString('utf8')) as JsonValue
-  } catch {
-    throw new HttpFailure(400, { detail: 'JSON parse error' })
-  }
-}
-
-function authenticate (headers: IncomingHttpHeaders, state: StandInState): Auth {
-  const users = state.users
-  // Label Studio's XApiKeySupportMiddleware turns X-Api-Key into `Authorization: Token`, overriding it.
-  const apiKey = headers['x-api-key']
-  const header = typeof apiKey === 'string' ? `Token ${apiKey}` : headers.authorization ?? ''
-  const parts = header.split(/\s+/).filter((p) => p !== '')
-  // JWTAuthenticationMiddleware: a valid Bearer JWT signs the user in; anything else it ignores.
-  if (parts[0] === 'Bearer' && parts.length === 2) {
-    const id = state.browser.verify(parts[1] as string)
-    const user = users.find((u) => u.id === id)
-    return user === undefined ? { none: true } : { user }
-  }
-  if (parts[0]?.toLowerCase() !== 'token') {
-    // SessionAuthentication: the signed-in session of the sessionid cookie.
-    const id = state.browser.userOf(parseCookies(headers.cookie).sessionid)
-    const user = users.find((u) => u.id === id)
-    return user === undefined ? { none: true } : { user }
-  }
-  if (parts.length === 1) return { invalid: 'Invalid token header. No credentials provided.' }
-  if (parts.length > 2) return { invalid: 'Invalid token header. Token string should not contain spaces.' }
-  const user = users.find((u) => u.token === parts[1])
-  return user === undefined ? { invalid: 'Invalid token.' } : { user }
-}
-
-function authFailure (auth: Auth): Reply | null {
-  if ('user' in auth) return null
-  const message = 'invalid' in auth ? auth.invalid : 'Authentication credentials were not provided.'
-  return json(401, { detail: message }, { 'www-authenticate': 'Token' })
-}
-
-function caller (ctx: RouteContext): StandInUser {
-  if (ctx.user === null) throw new Error('Label Studio stand-in: a protected route ran without a user')
-  return ctx.user
-}
-
-function must (table: Table, id: number | undefined): JsonObject {
-  const row = table.find(id)
-  if (row === undefined) throw new HttpFailure(404, NOT_FOUND)
-  return row
-}
-
-function dataObject (ctx: RouteContext): JsonObject {
-  const data = ctx.data()
-  if (data === undefined) return {}
-  if (isJsonObject(data)) return data
-  const got = Array.isArray(data) ? 'list' : typeof data
-  throw new HttpFailure(400, { non_field_errors: [`Invalid data. Expected a dictionary, but got ${got}.`] })
-}
-
-function requireFields (data: JsonObject, fields: readonly string[]): void {
-  const missing = fields.filter((f) => data[f] === undefined || data[f] === null)
-  if (missing.length === 0) return
-  throw new HttpFailure(400, Object.fromEntries(missing.map((f) => [f, ['This field is required.']])))
-}
-
-function patchRow (row: JsonObject, data: JsonObject, extra: JsonObject = {}): JsonObject {
-  const { id: _ignored, ...changes } = data
-  Object.assign(row, changes, extra, { updated_at: now() })
-  return row
 }
 
 // The Data Manager task list: `{tasks, total, total_annotations, total_predictions}`, `page` and `page_size`.
