@@ -1,7 +1,7 @@
 import { request as undiciRequest, type Dispatcher } from 'undici'
-import type { IdentityStore } from '../identity/store.js'
+import { storeCall, type IdentityStore } from '../identity/store.js'
 import { digestToken } from '../identity/records.js'
-import { LG_ERR_TOKEN_STORE_UNAVAILABLE, LG_ERR_UPSTREAM_LOOKUP_FAILED, withDetail } from '../errors.js'
+import { LG_ERR_UPSTREAM_LOOKUP_FAILED, withDetail } from '../errors.js'
 import { mapUpstreamError } from '../proxy/upstream-errors.js'
 import { readLimited } from '../proxy/bodies.js'
 import type { Credential } from './credentials.js'
@@ -33,11 +33,14 @@ export class SessionIntrospector {
   /** The user, or null when Label Studio does not know the credential (an ended session, a bad JWT). */
   async userOf (credential: Credential, requestId: string, ttlMs: number): Promise<SessionUser | null> {
     const key = `session:${digestToken(`${credential.source}:${credential.value}`)}`
-    const remembered = parseUser(await this.#store(() => this.#options.store.recall(key)))
+    const store = this.#options.store
+    const remembered = parseUser(await storeCall(() => store.recall(key), 'session-cache-error'))
     if (remembered !== null) return remembered
     const user = await this.#whoami(credential, requestId)
     const ttl = Math.min(ttlMs, this.#options.ttlMs)
-    if (user !== null && ttl > 0) await this.#store(() => this.#options.store.remember(key, JSON.stringify(user), ttl))
+    if (user !== null && ttl > 0) {
+      await storeCall(() => store.remember(key, JSON.stringify(user), ttl), 'session-cache-error')
+    }
     return user
   }
 
@@ -68,14 +71,6 @@ export class SessionIntrospector {
       throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `whoami-status-${response.statusCode}`)
     }
     return user
-  }
-
-  async #store<T> (operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (err) {
-      throw withDetail(new LG_ERR_TOKEN_STORE_UNAVAILABLE({ cause: err }), 'session-cache-error')
-    }
   }
 }
 

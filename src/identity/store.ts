@@ -1,3 +1,4 @@
+import { LG_ERR_TOKEN_STORE_UNAVAILABLE, withDetail } from '../errors.js'
 import type { Identity, TokenRecord, UserRecord } from './records.js'
 
 /**
@@ -35,4 +36,13 @@ export interface IdentityStore {
   /** True while changes made elsewhere are being heard; a cache must not be used otherwise. */
   readonly hearing: boolean
   close (): Promise<void>
+}
+
+/** Runs a store operation; a failure becomes 503, never a pass. `detail` names it in the log. */
+export async function storeCall<T> (operation: () => Promise<T>, detail: string): Promise<T> {
+  try {
+    return await operation()
+  } catch (err) {
+    throw withDetail(new LG_ERR_TOKEN_STORE_UNAVAILABLE({ cause: err }), detail)
+  }
 }

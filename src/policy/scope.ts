@@ -306,24 +306,21 @@ export function projectRefs (
 function strictValuesAt (value: unknown, segments: readonly FieldSegment[]): unknown[] | { error: string } {
   if (segments.length === 0) return [value]
   if (value === undefined || value === null) return []
-  if (Array.isArray(value)) {
-    const out: unknown[] = []
-    for (const element of value) {
-      const inner = strictValuesAt(element, segments)
-      if ('error' in inner) return inner
-      out.push(...inner)
-    }
-    return out
-  }
+  if (Array.isArray(value)) return eachStrict(value, segments)
   if (typeof value !== 'object') return { error: `${JSON.stringify(value).slice(0, 40)} where an object is expected` }
   const [first, ...rest] = segments as [FieldSegment, ...FieldSegment[]]
   if (!Object.hasOwn(value, first.key)) return []
   const inner = (value as Record<string, unknown>)[first.key]
   if (!first.array || inner === null || inner === undefined) return strictValuesAt(inner, rest)
   if (!Array.isArray(inner)) return { error: `${first.key} is not a list` }
+  return eachStrict(inner, rest)
+}
+
+/** strictValuesAt over the elements of a list; the first refusal wins. */
+function eachStrict (elements: readonly unknown[], segments: readonly FieldSegment[]): unknown[] | { error: string } {
   const out: unknown[] = []
-  for (const element of inner) {
-    const found = strictValuesAt(element, rest)
+  for (const element of elements) {
+    const found = strictValuesAt(element, segments)
     if ('error' in found) return found
     out.push(...found)
   }

@@ -1,9 +1,9 @@
 import { request as undiciRequest, type Dispatcher } from 'undici'
-import type { IdentityStore } from '../identity/store.js'
+import { storeCall, type IdentityStore } from '../identity/store.js'
 import type { ProjectKind } from '../policy/scope.js'
 import { readLimited } from '../proxy/bodies.js'
 import { mapUpstreamError } from '../proxy/upstream-errors.js'
-import { LG_ERR_UPSTREAM_LOOKUP_FAILED, LG_ERR_TOKEN_STORE_UNAVAILABLE, withDetail } from '../errors.js'
+import { LG_ERR_UPSTREAM_LOOKUP_FAILED, withDetail } from '../errors.js'
 
 // Which project a Label Studio object belongs to. Label Studio is asked for the object with the
 // caller's own upstream credential, so that the gateway learns nothing the caller could not read;
@@ -25,6 +25,9 @@ const LOOKUP_PATHS: Readonly<Record<Exclude<ProjectKind, 'project'>, string>> = 
 const LEADS: ReadonlyArray<readonly [string, ProjectKind]> = [
   ['project', 'project'], ['task', 'task'], ['annotation', 'annotation']
 ]
+
+/** The log detail of a cache failure. */
+const CACHE = 'project-cache-error'
 
 /** How far a chain of leads is followed (a review names an annotation, which names a task). */
 const MAX_HOPS = 3
@@ -63,7 +66,8 @@ export class ProjectResolver {
   ): Promise<Placement> {
     const key = `object:${kind}:${id}`
     const caching = this.#options.ttlMs > 0
-    const text = caching ? await this.#store(() => this.#options.store.recall(key)) : null
+    const { store, ttlMs } = this.#options
+    const text = caching ? await storeCall(() => store.recall(key), CACHE) : null
     if (text !== null && /^[0-9]{1,15}$/.test(text)) return { project: Number(text), how: 'cache' }
     const answer = await this.#lookup(kind, id, caller, requestId)
     if (answer === null) return { project: null, how: 'lookup' }
@@ -71,13 +75,13 @@ export class ProjectResolver {
       const value = answer[field]
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) continue
       if (leads === 'project') {
-        if (caching) await this.#store(() => this.#options.store.remember(key, String(value), this.#options.ttlMs))
+        if (caching) await storeCall(() => store.remember(key, String(value), ttlMs), CACHE)
         return { project: value, how: 'lookup' }
       }
       if (hops + 1 >= MAX_HOPS || leads === kind) break
       const found = await this.#place(leads, value, caller, requestId, hops + 1)
       if (found.project !== null && caching) {
-        await this.#store(() => this.#options.store.remember(key, String(found.project), this.#options.ttlMs))
+        await storeCall(() => store.remember(key, String(found.project), ttlMs), CACHE)
       }
       return { project: found.project, how: 'lookup' }
     }
@@ -131,14 +135,5 @@ export class ProjectResolver {
       throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-not-an-object`)
     }
     return value as Record<string, unknown>
-  }
-
-  /** A cache failure denies, like any other store failure: it never lets a request through unchecked. */
-  async #store<T> (operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (err) {
-      throw withDetail(new LG_ERR_TOKEN_STORE_UNAVAILABLE({ cause: err }), 'project-cache-error')
-    }
   }
 }
