@@ -17,6 +17,8 @@ import { createClientErrorHandler, handleError, refuseOnSocket } from './error-h
 import { logAccess } from './logging.js'
 import { buildRateLimits, NO_LIMITS } from './limits/limits.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
+import { ProjectResolver } from './scope/resolve.js'
+import { mediaPlugin } from './media/plugin.js'
 import {
   LG_ERR_NOT_READY, LG_ERR_POLICY_DENIED, LG_ERR_REQUEST_ABORTED, LG_ERR_REQUEST_BAD_METHOD,
   LG_ERR_REQUEST_NOT_CANONICAL, withDetail
@@ -128,8 +130,24 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     publicOrigin: config.server.publicOrigin,
     limits
   })
-  // 5. The gateway's own routes, then everything else to Label Studio.
+  // 5. The gateway's own routes: health, then media it serves itself; everything else to Label Studio.
   registerInternalRoutes(app, deps.store, metrics)
+  const resolver = new ProjectResolver({
+    upstreamUrl: config.upstream.url,
+    dispatcher: agent,
+    store: deps.store,
+    ttlMs: config.policies.projectCacheTtlMs,
+    maxBytes: config.filters.responseMaxBytes
+  })
+  await app.register(mediaPlugin, {
+    storage: config.storage,
+    upstream: config.upstream,
+    filters: config.filters,
+    publicOrigin: config.server.publicOrigin,
+    store: deps.store,
+    resolver,
+    upstreamAgent: agent
+  })
   await app.register(proxyPlugin, {
     agent,
     sessions: config.sessions,
@@ -138,8 +156,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     upstream: config.upstream,
     filters: config.filters,
     isTrusted,
-    store: deps.store,
-    projectCacheTtlMs: config.policies.projectCacheTtlMs
+    resolver
   })
 
   app.addHook('onResponse', async (request, reply) => logAccess(request, reply))

@@ -60,6 +60,28 @@ export const LG_ERR_REQUEST_BAD_JSON = createError(
   'LG_ERR_REQUEST_BAD_JSON', 'The JSON body is not acceptable: %s', 400)
 export const LG_ERR_REQUEST_BODY_TOO_LARGE = createError(
   'LG_ERR_REQUEST_BODY_TOO_LARGE', 'The body is larger than this route accepts (%s bytes)', 413)
+export const LG_ERR_MEDIA_BAD_URI = createError(
+  'LG_ERR_MEDIA_BAD_URI', 'The file reference is not acceptable: %s', 400)
+export const LG_ERR_MEDIA_NOT_REFERENCED = createError(
+  'LG_ERR_MEDIA_NOT_REFERENCED', 'This file is not one of this task\'s files', 403)
+export const LG_ERR_MEDIA_NO_BACKEND = createError(
+  'LG_ERR_MEDIA_NO_BACKEND', 'No storage of this gateway serves this file to this project', 403)
+export const LG_ERR_MEDIA_NOT_FOUND = createError(
+  'LG_ERR_MEDIA_NOT_FOUND', 'The file does not exist', 404)
+export const LG_ERR_MEDIA_RANGE_NOT_SATISFIABLE = createError(
+  'LG_ERR_MEDIA_RANGE_NOT_SATISFIABLE', 'The requested range is outside the file', 416)
+export const LG_ERR_MEDIA_PRECONDITION_FAILED = createError(
+  'LG_ERR_MEDIA_PRECONDITION_FAILED', 'The file has changed', 412)
+export const LG_ERR_MEDIA_LINK_INVALID = createError(
+  'LG_ERR_MEDIA_LINK_INVALID', 'The media link is not valid: %s', 403)
+export const LG_ERR_STORAGE_DENIED = createError(
+  'LG_ERR_STORAGE_DENIED', 'The storage refused the gateway\'s credentials', 502)
+export const LG_ERR_STORAGE_FAILED = createError(
+  'LG_ERR_STORAGE_FAILED', 'The storage failed to answer the request', 502)
+export const LG_ERR_STORAGE_UNREACHABLE = createError(
+  'LG_ERR_STORAGE_UNREACHABLE', 'The storage could not be reached', 502)
+export const LG_ERR_STORAGE_TIMEOUT = createError(
+  'LG_ERR_STORAGE_TIMEOUT', 'The storage did not answer in time', 504)
 export const LG_ERR_UPSTREAM_BAD_RESPONSE = createError(
   'LG_ERR_UPSTREAM_BAD_RESPONSE', 'Label Studio sent a response the gateway cannot filter', 502)
 export const LG_ERR_TOKEN_STORE_UNAVAILABLE = createError(

@@ -53,9 +53,12 @@ export function logAccess (request: FastifyRequest, reply: FastifyReply | null):
       : null,
     // Which projects were checked, and how each was found (path, cache, or a lookup in Label Studio).
     ...(gate?.project ? { project: gate.project } : {}),
+    // A file served by the gateway itself: the backend's name, never a bucket URL or a signature.
+    ...(gate?.media ? { media: gate.media } : {}),
     upstream: gate?.upstream ? { statusCode: gate.upstream.statusCode, ms: gate.upstream.ms } : null
   }
-  const ownFault = reply !== null && reply.statusCode >= 500 && gate?.upstream?.statusCode == null
+  const ownFault = reply !== null && reply.statusCode >= 500 && gate?.upstream?.statusCode == null &&
+    gate?.media?.storage?.statusCode == null
   if (ownFault) request.log.error(line, 'request')
   else request.log.info(line, 'request')
 }

@@ -1,6 +1,7 @@
 import { parseHostHeader, type HostHeader } from '../edge/host.js'
 import { resolveSessions } from './sessions.js'
 import { resolveSignup } from './signup.js'
+import { resolveStorage } from './storage.js'
 import { readFileSync, accessSync, constants } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { isIP } from 'node:net'
@@ -124,12 +125,14 @@ function resolveConfig (
     })),
     cors: guarded(() => resolveCors(raw, c)),
     headers: guarded(() => resolveHeaders(raw, c)),
+    storage: guarded(() => resolveStorage(raw, c, options)),
     log: guarded(() => ({ level: raw.log.level }))
   }
-  const { server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, cors, headers, log } =
-    sections
+  const {
+    server, tls, upstream, identity, policies, filters, sessions, signup, rateLimits, cors, headers, storage, log
+  } = sections
   if (!server || !tls || !upstream || !identity || !policies || !filters || !sessions || !signup || !rateLimits ||
-    !cors || !headers || !log) return null
+    !cors || !headers || !storage || !log) return null
   return {
     file: c.source.file,
     server,
@@ -143,6 +146,7 @@ function resolveConfig (
     rateLimits,
     cors,
     headers,
+    storage,
     log
   }
 }

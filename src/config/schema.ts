@@ -229,6 +229,54 @@ const Headers = Type.Object({
   csp: section(Csp)
 }, strict)
 
+// Where task media lives (src/config/storage.ts resolves it): buckets of S3 and stores that speak
+// its API, GCS through its XML API, Azure Blob containers and local folders, each for some projects.
+
+const BackendProjects = Type.Union([
+  Type.Literal('all'),
+  Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), { minItems: 1 })
+], { description: 'the Label Studio projects whose tasks may use this backend: a list of ids, or "all"' })
+
+const Backend = Type.Object({
+  name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'a name for logs and metrics' }),
+  type: Type.Union([Type.Literal('s3'), Type.Literal('gcs'), Type.Literal('azure'), Type.Literal('local')]),
+  projects: BackendProjects,
+  buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 's3 and gcs' })),
+  containers: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'azure' })),
+  endpoint: Type.Optional(Type.String({ description: 'the service URL; default: the provider\'s public one' })),
+  region: Type.Optional(Type.String({ minLength: 1, description: 's3: the signing region; gcs: auto' })),
+  path_style: Type.Optional(Type.Boolean({ description: 's3: bucket in the path instead of the host name' })),
+  access_key_id: Type.Optional(SecretRef),
+  secret_access_key: Type.Optional(SecretRef),
+  session_token: Type.Optional(SecretRef),
+  account: Type.Optional(Type.String({ pattern: '^[a-z0-9]{3,24}$', description: 'azure: the storage account' })),
+  account_key: Type.Optional(SecretRef),
+  sas_token: Type.Optional(SecretRef),
+  path: Type.Optional(Type.String({ minLength: 1, description: 'local: a directory under local_files_root' })),
+  signed_links: Type.Boolean({ default: false, description: 'may mint short-lived links to its objects' })
+}, strict)
+
+const LinkKey = Type.Object({
+  id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
+  secret: SecretRef
+}, strict)
+
+const Storage = Type.Object({
+  backends: Type.Array(Backend, { default: [] }),
+  local_files_root: Type.Optional(Type.String({
+    minLength: 1, description: 'Label Studio\'s LOCAL_FILES_DOCUMENT_ROOT, as mounted for the gateway'
+  })),
+  uploads_root: Type.Optional(Type.String({
+    minLength: 1, description: 'the upload folder of Label Studio\'s MEDIA_ROOT, as mounted for the gateway'
+  })),
+  reference_cache_ttl: Type.String({ ...Duration, default: '30s' }),
+  connect_timeout: Type.String({ ...Duration, default: '5s' }),
+  headers_timeout: Type.String({ ...Duration, default: '30s' }),
+  timeout: Type.String({ ...Duration, default: '10m' }),
+  link_ttl: Type.String({ ...Duration, default: '5m' }),
+  link_keys: Type.Array(LinkKey, { default: [] })
+}, strict)
+
 const Log = Type.Object({
   level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), {
     default: 'info'
@@ -247,6 +295,7 @@ export const GatewayConfigSchema = Type.Object({
   rate_limits: section(RateLimits),
   cors: section(Cors),
   headers: section(Headers),
+  storage: section(Storage),
   log: section(Log)
 }, strict)
 

@@ -17,6 +17,43 @@ export interface EmbeddedStoreConfig {
   path: string
 }
 
+interface BackendCommon {
+  name: string
+  projects: 'all' | readonly number[]
+  signedLinks: boolean
+}
+
+export interface BucketBackend extends BackendCommon {
+  type: 's3' | 'gcs'
+  buckets: readonly string[]
+  region: string
+  /** The service URL without a trailing slash; null: AWS's regional endpoint. */
+  endpoint: string | null
+  pathStyle: boolean
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken: string | null
+}
+
+export interface AzureBackend extends BackendCommon {
+  type: 'azure'
+  account: string
+  containers: readonly string[]
+  /** The blob service URL without a trailing slash, e.g. https://acct.blob.core.windows.net. */
+  endpoint: string
+  accountKey: Buffer | null
+  /** A SAS query string without its leading "?". */
+  sasToken: string | null
+}
+
+export interface LocalBackend extends BackendCommon {
+  type: 'local'
+  /** An absolute directory inside storage.local_files_root. */
+  path: string
+}
+
+export type StorageBackend = BucketBackend | AzureBackend | LocalBackend
+
 export interface GatewayConfig {
   file: string
   server: {
@@ -94,6 +131,18 @@ export interface GatewayConfig {
     frameOptions: 'sameorigin' | 'deny'
     referrerPolicy: 'strict-origin-when-cross-origin' | 'strict-origin' | 'same-origin' | 'no-referrer'
     csp: { reportOnly: boolean, directives: Record<string, string[]> }
+  }
+  storage: {
+    backends: readonly StorageBackend[]
+    localFilesRoot: string | null
+    uploadsRoot: string | null
+    referenceCacheTtlMs: number
+    connectTimeoutMs: number
+    headersTimeoutMs: number
+    timeoutMs: number
+    linkTtlMs: number
+    /** The first key signs new links; every key verifies. */
+    linkKeys: ReadonlyArray<{ id: string, secret: Buffer }>
   }
   log: { level: string }
 }

@@ -25,6 +25,7 @@ export function newGateState (): GateState {
     upstreamCookie: null,
     originChecked: false,
     preflight: false,
+    media: null,
     logged: false
   }
 }

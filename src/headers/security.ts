@@ -13,13 +13,15 @@ import type { GatewayConfig } from '../config/types.js'
  * /data/ (uploads, avatars, exports), uploaded-file downloads, local files (a route Label Studio
  * matches anywhere in the path) and the storage resolvers. Served HTML and SVG there ran as Label
  * Studio's own pages: CVE-2023-47115 (avatars), CVE-2024-23633 (imported files). A trailing slash
- * is optional, as Label Studio retries a path without one with one added.
+ * is optional, as Label Studio retries a path without one with one added. The gateway's own signed
+ * media links are media too.
  */
 const MEDIA_PATHS = [
   /^\/data(\/|$)/,
   /^\/storage-data(\/|$)/,
   /\/data\/local-files(\/|$)/,
-  /^\/(tasks|projects)\/[^/]+\/(resolve|presign)(\/|$)/
+  /^\/(tasks|projects)\/[^/]+\/(resolve|presign)(\/|$)/,
+  /^\/-\/media\//
 ]
 
 export function isMediaPath (path: string): boolean {

@@ -99,7 +99,7 @@ export function compileRole (source: YamlSource, raw: RawPolicyFile, problems: P
         : null,
       project,
       projectsBound: bound,
-      otherProjects: raw.other_projects ?? 'forbidden'
+      otherProjects: rule.other_projects ?? raw.other_projects ?? 'forbidden'
     }))
   })
   findOverlaps(source, rules, problems)

@@ -61,7 +61,10 @@ export const RuleSchema = Type.Object({
   query: Type.Optional(Type.Record(Type.String(), QuerySpecSchema)),
   request: Type.Optional(RequestSpecSchema),
   response: Type.Optional(ResponseSpecSchema),
-  project: Type.Optional(ProjectSpecSchema)
+  project: Type.Optional(ProjectSpecSchema),
+  other_projects: Type.Optional(Type.Union([Type.Literal('forbidden'), Type.Literal('not-found')], {
+    description: 'this rule\'s answer to an id outside the binding, instead of the role\'s'
+  }))
 }, strict)
 
 export const PolicyFileSchema = Type.Object({

@@ -10,8 +10,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { mapUpstreamError } from './upstream-errors.js'
 import { capStreamedBody, checkRequestBody, filtersResponse, sendFiltered } from './bodies.js'
 import { parseHostHeader } from '../edge/host.js'
-import type { IdentityStore } from '../identity/store.js'
-import { ProjectResolver } from '../scope/resolve.js'
+import type { ProjectResolver } from '../scope/resolve.js'
 import { enforceProjects } from '../scope/enforce.js'
 import { checkPasswords, checkSignupMode } from './passwords.js'
 
@@ -23,8 +22,8 @@ export interface ProxyOptions {
   maxBodyBytes: number
   upstream: GatewayConfig['upstream']
   filters: GatewayConfig['filters']
-  store: IdentityStore
-  projectCacheTtlMs: number
+  /** Places the ids of a request in their projects. */
+  resolver: ProjectResolver
   isTrusted: (address: string | undefined) => boolean
 }
 
@@ -99,13 +98,7 @@ async function proxy (app: FastifyInstance, options: ProxyOptions): Promise<void
     csrfCookie: options.sessions.csrfCookieName,
     sameSite: options.sessions.sameSite
   }
-  const resolver = new ProjectResolver({
-    upstreamUrl: options.upstream.url,
-    dispatcher: agent,
-    store: options.store,
-    ttlMs: options.projectCacheTtlMs,
-    maxBytes: options.filters.responseMaxBytes
-  })
+  const resolver = options.resolver
 
   const proxyOptions: FastifyHttpProxyOptions = {
     upstream: options.upstream.url,

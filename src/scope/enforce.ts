@@ -14,7 +14,8 @@ const CONCURRENCY = 8
 /** The most placements one access line lists; the rest are counted. */
 const LOGGED = 20
 
-function outsideError (rule: CompiledRule): Error {
+/** The answer to an id outside the caller's projects, as the rule (or its role) says. */
+export function outsideError (rule: CompiledRule): Error {
   if (rule.otherProjects === 'not-found') return new errors.LG_ERR_PROJECT_NOT_FOUND()
   return new errors.LG_ERR_PROJECT_FORBIDDEN()
 }

@@ -88,52 +88,62 @@ export class ProjectResolver {
     throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-has-no-project`)
   }
 
-  /** The object as the caller sees it; null when Label Studio does not show it to them. */
   async #lookup (
     kind: Exclude<ProjectKind, 'project'>, id: number, caller: CallerCredential, requestId: string
   ): Promise<Record<string, unknown> | null> {
     const url = new URL(LOOKUP_PATHS[kind].replace('{id}', String(id)), this.#options.upstreamUrl)
-    let response: Dispatcher.ResponseData
-    try {
-      response = await undiciRequest(url, {
-        dispatcher: this.#options.dispatcher,
-        method: 'GET',
-        headers: {
-          accept: 'application/json',
-          'x-request-id': requestId,
-          // Tells Label Studio's logs (and tests) that the gateway asked, not the client.
-          'x-labelgate-lookup': kind,
-          ...(caller.authorization === null ? {} : { authorization: caller.authorization }),
-          ...(caller.cookie === null ? {} : { cookie: caller.cookie })
-        }
-      })
-    } catch (err) {
-      throw mapUpstreamError(err)
-    }
-    const status = response.statusCode
-    if (status === 401 || status === 403 || status === 404) {
-      response.body.resume()
-      return null
-    }
-    if (status !== 200) {
-      response.body.resume()
-      throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-status-${status}`)
-    }
-    let raw: Buffer | null
-    try {
-      raw = await readLimited(response.body, this.#options.maxBytes)
-    } catch (err) {
-      throw mapUpstreamError(err)
-    }
-    // Read tolerantly: only project, task and annotation matter, and task data may hold anything
-    // (64-bit ids, deep nesting) that the gateway's strict request parser refuses.
-    let value: unknown = null
-    try {
-      value = raw === null ? null : JSON.parse(raw.toString('utf8'))
-    } catch {}
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-not-an-object`)
-    }
-    return value as Record<string, unknown>
+    return await lookupObject(url, kind, caller, requestId, this.#options)
   }
+}
+
+/**
+ * An object of Label Studio as the caller sees it; null when Label Studio does not show it to them.
+ * `label` names the question in the lookup header and in log details.
+ */
+export async function lookupObject (
+  url: URL, label: string, caller: CallerCredential, requestId: string,
+  options: { dispatcher: Dispatcher, maxBytes: number }
+): Promise<Record<string, unknown> | null> {
+  let response: Dispatcher.ResponseData
+  try {
+    response = await undiciRequest(url, {
+      dispatcher: options.dispatcher,
+      method: 'GET',
+      headers: {
+        accept: 'application/json',
+        'x-request-id': requestId,
+        // Tells Label Studio's logs (and tests) that the gateway asked, not the client.
+        'x-labelgate-lookup': label,
+        ...(caller.authorization === null ? {} : { authorization: caller.authorization }),
+        ...(caller.cookie === null ? {} : { cookie: caller.cookie })
+      }
+    })
+  } catch (err) {
+    throw mapUpstreamError(err)
+  }
+  const status = response.statusCode
+  if (status === 401 || status === 403 || status === 404) {
+    response.body.resume()
+    return null
+  }
+  if (status !== 200) {
+    response.body.resume()
+    throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${label}-status-${status}`)
+  }
+  let raw: Buffer | null
+  try {
+    raw = await readLimited(response.body, options.maxBytes)
+  } catch (err) {
+    throw mapUpstreamError(err)
+  }
+  // Read tolerantly: task data may hold anything (64-bit ids, deep nesting) that the gateway's
+  // strict request parser refuses.
+  let value: unknown = null
+  try {
+    value = raw === null ? null : JSON.parse(raw.toString('utf8'))
+  } catch {}
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${label}-not-an-object`)
+  }
+  return value as Record<string, unknown>
 }

@@ -32,6 +32,16 @@ export interface GateState {
   originChecked: boolean
   /** A CORS preflight from a listed origin, answered by the gateway itself. */
   preflight: boolean
+  /** A file the gateway served itself: which backend, found how, and what the storage answered. */
+  media: {
+    via: 'task' | 'project' | 'local' | 'upload' | 'link'
+    backend: string | null
+    /** The task or project id the file was checked against. */
+    id: number | null
+    /** How the task's references were found: a lookup in Label Studio, or the cache. */
+    how: 'cache' | 'lookup' | null
+    storage: { statusCode: number | null, ms: number | null } | null
+  } | null
   /** Set once the access line is written, so that no request is logged twice. */
   logged: boolean
 }

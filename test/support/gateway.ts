@@ -23,6 +23,8 @@ export interface TestGatewayOptions {
   config?: Record<string, Record<string, unknown>>
   /** identity.encryption_key as 64 hex digits; replicas of one deployment share theirs. Default: a new one. */
   encryptionKey?: string
+  /** Environment variables for the configuration's secrets (storage keys). */
+  env?: Record<string, string>
 }
 
 export interface TestGateway {
@@ -61,7 +63,9 @@ export async function startTestGateway (t: Teardown, options: TestGatewayOptions
   const dir = tempDir(t, 'labelgate-gw-')
   const certs = makeCertificates(join(dir, 'certs'))
   const encryptionKey = options.encryptionKey ?? randomBytes(32).toString('hex')
-  const env = { ...process.env, LG_TEST_KEY: encryptionKey, LG_TEST_REDIS_PASSWORD: options.redis?.password ?? '' }
+  const env = {
+    ...process.env, ...options.env, LG_TEST_KEY: encryptionKey, LG_TEST_REDIS_PASSWORD: options.redis?.password ?? ''
+  }
   const extra = options.config ?? {}
   const config = {
     server: { host: '127.0.0.1', port: 0, ...extra.server },

@@ -3,6 +3,7 @@
 // way Label Studio serves uploads, inline with a type taken from the file name.
 
 import type { IncomingHttpHeaders } from 'node:http'
+import type { JsonValue } from './labelstudio-standin-data.js'
 
 /** A file a user uploaded to project 1, as /data/upload/1/<name> serves it. */
 export interface Upload { type: string, body: Buffer }
@@ -45,4 +46,25 @@ export function labelStudioHeaders (request: IncomingHttpHeaders): Record<string
   }
   if (request.origin !== undefined) headers['access-control-allow-origin'] = '*'
   return headers
+}
+
+const STORAGE_URI = /^(s3|gs|azure-blob):\/\//
+
+/**
+ * Task data as Label Studio serialises it with `resolve_uri` on (its default): each storage URI
+ * becomes a link to the task's resolver carrying the URI in URL-safe base64, padding included.
+ * Label Studio rewrites only URIs whose bucket a storage of the project names; the stand-in has no
+ * storages, so it rewrites every one.
+ */
+export function resolveStorageUris (taskId: number, value: JsonValue): JsonValue {
+  if (typeof value === 'string') {
+    if (!STORAGE_URI.test(value)) return value
+    const encoded = Buffer.from(value, 'utf8').toString('base64').replace(/\+/g, '-').replace(/\//g, '_')
+    return `/tasks/${taskId}/resolve/?fileuri=${encoded}`
+  }
+  if (Array.isArray(value)) return value.map((item) => resolveStorageUris(taskId, item))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, resolveStorageUris(taskId, item)]))
+  }
+  return value
 }

@@ -13,7 +13,7 @@ import {
 } from './labelstudio-standin-data.js'
 import type { JsonObject, JsonValue, StandInState, StandInUser, Table } from './labelstudio-standin-data.js'
 import { csrfFailure, csrfPage, loginPage, newCsrfToken, parseCookies, passwordOf } from './labelstudio-standin-browser.js'
-import { UPLOADS, labelStudioHeaders } from './labelstudio-standin-web.js'
+import { UPLOADS, labelStudioHeaders, resolveStorageUris } from './labelstudio-standin-web.js'
 import {
   FORM_TYPE, HTML_TYPE, HttpFailure, JSON_TYPE, NOT_FOUND, authFailure, authenticate, caller, dataObject, detail, json,
   must, noContent, parseBody, patchRow, requireFields
@@ -190,6 +190,13 @@ function crud (table: (s: StandInState) => Table, view: View = (_s, row) => row,
   }
 }
 
+/** One task; its storage URIs become resolver links unless the client asks `resolve_uri=false`. */
+function readTask (ctx: RouteContext): Reply {
+  const task = taskView(ctx.state, must(ctx.state.tasks, ctx.params.id))
+  if (ctx.query.get('resolve_uri') === 'false') return json(200, task)
+  return json(200, { ...task, data: resolveStorageUris(Number(task.id), task.data ?? {}) })
+}
+
 function uploadedFile (ctx: RouteContext): Reply {
   must(ctx.state.projects, ctx.params.project_id)
   const upload = UPLOADS[ctx.pathname.slice(ctx.pathname.lastIndexOf('/') + 1)]
@@ -220,7 +227,7 @@ const ROUTES: Route[] = [
   route('/api/projects/{id}/export', { GET: exportProject }),
   route('/api/projects/{id}/import', { POST: importProject }),
   route('/api/tasks/', { GET: listTasks, POST: createTask }),
-  route('/api/tasks/{id}/', crud((s) => s.tasks, taskView, removeTask)),
+  route('/api/tasks/{id}/', { ...crud((s) => s.tasks, taskView, removeTask), GET: readTask }),
   route('/api/tasks/{id}/annotations/', {
     GET: (ctx) => json(200, ctx.state.annotations.where((a) => a.task === must(ctx.state.tasks, ctx.params.id).id)),
     POST: (ctx) => json(201, addAnnotation(ctx.state, must(ctx.state.tasks, ctx.params.id), dataObject(ctx),

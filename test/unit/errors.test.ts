@@ -24,8 +24,8 @@ t.test('request errors are 4xx and dependency errors 5xx', async (t) => {
   for (const [name, Ctor] of catalogue) {
     const status = new Ctor().statusCode
     if (STARTUP.has(name)) continue
-    if (/^LG_ERR_(REQUEST|CORS|AUTH|POLICY|PROJECT|CSRF|PASSWORD|SIGNUP|RATE)_/.test(name)) t.ok(status !== undefined && status >= 400 && status < 500, `${name} ${status}`)
-    else if (/^LG_ERR_(UPSTREAM|TOKEN_STORE|INTERNAL|NOT_READY)/.test(name)) t.ok(status !== undefined && status >= 500, `${name} ${status}`)
+    if (/^LG_ERR_(REQUEST|CORS|AUTH|POLICY|PROJECT|CSRF|PASSWORD|SIGNUP|RATE|MEDIA)_/.test(name)) t.ok(status !== undefined && status >= 400 && status < 500, `${name} ${status}`)
+    else if (/^LG_ERR_(UPSTREAM|TOKEN_STORE|STORAGE|INTERNAL|NOT_READY)/.test(name)) t.ok(status !== undefined && status >= 500, `${name} ${status}`)
     else t.fail(`${name} belongs to no known area`)
   }
 })

@@ -1,0 +1,57 @@
+import { realpath, stat } from 'node:fs/promises'
+import { join, relative, sep } from 'node:path'
+import * as errors from '../errors.js'
+import { withDetail } from '../errors.js'
+
+// Files on a local disk that Label Studio names by path: local-files storage (`?d=` relative to its
+// document root) and uploads (`/data/upload/<project>/<name>`). A path is read once (the query or
+// path decoding the request already had), joined to its root, resolved with every `..` and
+// symbolic link, and must still be inside the root; otherwise it is refused.
+
+/** Characters no served path needs: NUL and other controls, and backslashes, which some tools read as separators. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const REFUSED = /[\u0000-\u001f\u007f\\]/
+
+const MAX_PATH = 4096
+
+/**
+ * The real path of `name` under `root`, or a coded error: 400 for a name that is not a path,
+ * 403 when it leads outside the root, 404 when no regular file is there.
+ */
+export async function resolveInside (root: string, name: string): Promise<string> {
+  if (name.length === 0 || name.length > MAX_PATH || REFUSED.test(name)) {
+    throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('not a file path'), 'local-path-refused')
+  }
+  const realRoot = await realpath(root)
+  let real: string
+  try {
+    real = await realpath(join(realRoot, name))
+  } catch {
+    // Missing, or a link to nowhere: Label Studio could not serve it either.
+    throw withDetail(new errors.LG_ERR_MEDIA_NOT_FOUND(), 'local-missing')
+  }
+  if (!isInside(realRoot, real)) {
+    throw withDetail(new errors.LG_ERR_MEDIA_NO_BACKEND(), 'local-outside-root')
+  }
+  const info = await stat(real)
+  if (!info.isFile()) throw withDetail(new errors.LG_ERR_MEDIA_NOT_FOUND(), 'local-not-a-file')
+  return real
+}
+
+export function isInside (root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep)
+}
+
+/** The real path of a directory, or null when it is gone. */
+export async function realDirectory (dir: string): Promise<string | null> {
+  try {
+    return await realpath(dir)
+  } catch {
+    return null
+  }
+}
+
+/** A real path below `root` as the URL path that `send` reads (each segment encoded). */
+export function sendPath (root: string, real: string): string {
+  return '/' + relative(root, real).split(sep).map(encodeURIComponent).join('/')
+}
