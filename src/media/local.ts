@@ -15,24 +15,30 @@ const REFUSED = /[\u0000-\u001f\u007f\\]/
 const MAX_PATH = 4096
 
 /**
- * The real path of `name` under `root`, or a coded error: 400 for a name that is not a path,
- * 403 when it leads outside the root, 404 when no regular file is there.
+ * The real path of `name` under `root`, inside one of `within` (real directories; the root itself
+ * when not given), or a coded error: 400 for a name that is not a path, 403 when it leads
+ * elsewhere, 404 when no regular file is there. A path is checked before it is looked up, so that
+ * the answer for another folder does not tell whether a file exists there.
  */
-export async function resolveInside (root: string, name: string): Promise<string> {
+export async function resolveInside (
+  root: string, name: string, within: readonly string[] | null = null
+): Promise<string> {
   if (name.length === 0 || name.length > MAX_PATH || REFUSED.test(name)) {
     throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('not a file path'), 'local-path-refused')
   }
   const realRoot = await realpath(root)
+  const folders = within ?? [realRoot]
+  const allowed = (path: string): boolean => isInside(realRoot, path) && folders.some((dir) => isInside(dir, path))
+  const lexical = join(realRoot, name)
+  if (!allowed(lexical)) throw withDetail(new errors.LG_ERR_MEDIA_NO_BACKEND(), 'local-outside')
   let real: string
   try {
-    real = await realpath(join(realRoot, name))
+    real = await realpath(lexical)
   } catch {
     // Missing, or a link to nowhere: Label Studio could not serve it either.
     throw withDetail(new errors.LG_ERR_MEDIA_NOT_FOUND(), 'local-missing')
   }
-  if (!isInside(realRoot, real)) {
-    throw withDetail(new errors.LG_ERR_MEDIA_NO_BACKEND(), 'local-outside-root')
-  }
+  if (!allowed(real)) throw withDetail(new errors.LG_ERR_MEDIA_NO_BACKEND(), 'local-link-outside')
   const info = await stat(real)
   if (!info.isFile()) throw withDetail(new errors.LG_ERR_MEDIA_NOT_FOUND(), 'local-not-a-file')
   return real

@@ -195,15 +195,16 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     const values = new URLSearchParams(gate.target?.query ?? '').getAll('d')
     if (values.length !== 1) throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('send exactly one d'), 'd-count')
     if (storage.localFilesRoot === null) throw withDetail(new errors.LG_ERR_MEDIA_NO_BACKEND(), 'no-local-files-root')
-    const file = await resolveInside(storage.localFilesRoot, values[0] ?? '')
     const projects = rule.projectsBound ? gate.principal?.projects ?? [] : 'all'
+    const folders: Array<{ name: string, dir: string }> = []
     for (const backend of local) {
       const dir = await realDirectory(backend.path)
-      if (dir === null || !isInside(dir, file)) continue
-      gate.media.backend = backend.name
-      if (reaches(backend.projects, projects)) return await sendFile(request, reply, dir, file)
+      if (dir !== null && reaches(backend.projects, projects)) folders.push({ name: backend.name, dir })
     }
-    throw withDetail(new errors.LG_ERR_MEDIA_NO_BACKEND(), 'local-no-backend-for-caller')
+    const file = await resolveInside(storage.localFilesRoot, values[0] ?? '', folders.map((f) => f.dir))
+    const folder = folders.find((f) => isInside(f.dir, file))
+    gate.media.backend = folder?.name ?? null
+    return await sendFile(request, reply, folder?.dir ?? storage.localFilesRoot, file)
   }
 
   async function uploadRoute (request: FastifyRequest, reply: FastifyReply, root: string) {
