@@ -74,7 +74,8 @@ type ConfigFlag = { config?: string | undefined }
 async function withStore (
   flags: ConfigFlag, run: (ctx: id.CommandContext) => Promise<void>, needsKey = false
 ): Promise<void> {
-  const config = loadConfigOrFail(flags.config, { lazySecrets: !needsKey })
+  // Token and user commands never reach a storage: its credentials need not be present.
+  const config = loadConfigOrFail(flags.config, { lazySecrets: !needsKey, lazyStorageSecrets: true })
   const store = openIdentityStore(config.identity)
   const ctx = {
     config,

@@ -57,6 +57,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv
   /** Leave identity.encryption_key unread when its secret is missing, for commands that never use it. */
   lazySecrets?: boolean
+  /** Leave storage credentials unread when missing, for commands that never reach a storage. */
+  lazyStorageSecrets?: boolean
 }
 
 /** Reads, validates and resolves gateway.yaml; throws LG_ERR_CONFIG_INVALID listing every problem. */
@@ -78,7 +80,10 @@ export function loadConfig (file: string, options: LoadOptions = {}): GatewayCon
   const checks = new ConfigProblems(source, dirname(path))
   let config: GatewayConfig | null = null
   if (usable && isObject(raw)) {
-    const resolveOptions = { env: options.env ?? process.env, lazySecrets: options.lazySecrets === true }
+    const lazy = options.lazySecrets === true
+    const resolveOptions = {
+      env: options.env ?? process.env, lazySecrets: lazy, lazyStorageSecrets: lazy || options.lazyStorageSecrets === true
+    }
     config = resolveConfig(raw as Required<RawGatewayConfig>, checks, resolveOptions)
   }
   const flagged = new Set(problems.map((p) => p.path))
@@ -90,7 +95,7 @@ export function loadConfig (file: string, options: LoadOptions = {}): GatewayCon
   return deepFreeze(config)
 }
 
-interface ResolveOptions { env: NodeJS.ProcessEnv, lazySecrets: boolean }
+interface ResolveOptions { env: NodeJS.ProcessEnv, lazySecrets: boolean, lazyStorageSecrets: boolean }
 
 /**
  * Resolves each section on its own: a value of the wrong type (already reported by the schema)

@@ -15,6 +15,8 @@ const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$'
 const FIELD_NAME_PATTERN = '^[A-Za-z0-9_$@:-]+$'
 const HEADER_NAME_PATTERN = '^[A-Za-z0-9-]+$'
 const CSP_SOURCE_PATTERN = '^[^\\s;,]+$'
+const BUCKET_PATTERN = '^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$'
+const CONTAINER_PATTERN = '^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$'
 
 /** What a value that fails a pattern should have looked like, for error messages. */
 export const PATTERN_HINTS: Record<string, string> = {
@@ -23,7 +25,9 @@ export const PATTERN_HINTS: Record<string, string> = {
   [ENV_NAME_PATTERN]: 'must be an environment variable name',
   [FIELD_NAME_PATTERN]: 'must be a JSON key name (letters, digits, _ $ @ : -)',
   [HEADER_NAME_PATTERN]: 'must be a header name: letters, digits and dashes (no wildcard)',
-  [CSP_SOURCE_PATTERN]: 'must be one CSP source or keyword, without spaces, ";" or ","'
+  [CSP_SOURCE_PATTERN]: 'must be one CSP source or keyword, without spaces, ";" or ","',
+  [BUCKET_PATTERN]: 'must be a bucket name: lower-case letters, digits, ".", "-" and "_"',
+  [CONTAINER_PATTERN]: 'must be a container name: 3 to 63 lower-case letters, digits and single dashes'
 }
 export const Duration = Type.String({ pattern: DURATION_PATTERN, description: 'a duration such as 250ms, 5s or 90d' })
 
@@ -241,8 +245,12 @@ const Backend = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'a name for logs and metrics' }),
   type: Type.Union([Type.Literal('s3'), Type.Literal('gcs'), Type.Literal('azure'), Type.Literal('local')]),
   projects: BackendProjects,
-  buckets: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 's3 and gcs' })),
-  containers: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'azure' })),
+  buckets: Type.Optional(Type.Array(Type.String({ pattern: BUCKET_PATTERN }), {
+    minItems: 1, description: 's3 and gcs'
+  })),
+  containers: Type.Optional(Type.Array(Type.String({ pattern: CONTAINER_PATTERN }), {
+    minItems: 1, description: 'azure'
+  })),
   endpoint: Type.Optional(Type.String({ description: 'the service URL; default: the provider\'s public one' })),
   region: Type.Optional(Type.String({ minLength: 1, description: 's3: the signing region; gcs: auto' })),
   path_style: Type.Optional(Type.Boolean({ description: 's3: bucket in the path instead of the host name' })),

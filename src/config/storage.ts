@@ -12,7 +12,7 @@ import type { GatewayConfig, StorageBackend } from './types.js'
 
 type RawStorage = NonNullable<RawGatewayConfig['storage']>
 type RawBackend = RawStorage['backends'][number]
-interface Options { env: NodeJS.ProcessEnv, lazySecrets: boolean }
+interface Options { env: NodeJS.ProcessEnv, lazyStorageSecrets: boolean }
 
 /** Longest life of a signed link: it is a bearer capability that no revocation reaches. */
 const MAX_LINK_TTL_MS = 3_600_000
@@ -154,7 +154,7 @@ function secretOf (
   const secret = readSecret(ref, c.baseDir, options.env)
   if ('value' in secret) return secret.value
   // Commands that never reach a storage (tokens, users, policy tests) run without its credentials.
-  if (!options.lazySecrets) c.add(path, secret.error)
+  if (!options.lazyStorageSecrets) c.add(path, secret.error)
   return null
 }
 
