@@ -146,7 +146,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     publicOrigin: config.server.publicOrigin,
     store: deps.store,
     resolver,
-    upstreamAgent: agent
+    upstreamAgent: agent,
+    metrics
   })
   await app.register(proxyPlugin, {
     agent,

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 // The gateway's Prometheus metrics, served at /-/metrics. Each gateway has a registry of its own, so
 // that two gateways in one process (tests, or an embedding) never share or clash on a metric.
@@ -13,6 +13,10 @@ export interface GatewayMetrics {
   rateLimitFallback: Gauge
   /** How many times rate limits have fallen back to counting in memory. */
   rateLimitFallbacks: Counter
+  /** Requests the gateway sent to storages, by backend and the storage's status ("error": no answer). */
+  storageRequests: Counter<'backend' | 'status'>
+  /** Seconds until a storage answered with its headers, by backend. */
+  storageSeconds: Histogram<'backend'>
 }
 
 export function createMetrics (): GatewayMetrics {
@@ -33,6 +37,19 @@ export function createMetrics (): GatewayMetrics {
     rateLimitFallbacks: new Counter({
       name: 'labelgate_rate_limit_fallbacks_total',
       help: 'Times rate limits fell back to counting in this process',
+      registers: [registry]
+    }),
+    storageRequests: new Counter({
+      name: 'labelgate_storage_requests_total',
+      help: 'Requests sent to storage backends, by backend and the status they answered (error: none)',
+      labelNames: ['backend', 'status'],
+      registers: [registry]
+    }),
+    storageSeconds: new Histogram({
+      name: 'labelgate_storage_response_seconds',
+      help: 'Time until a storage backend answered with its headers',
+      labelNames: ['backend'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry]
     })
   }

@@ -82,7 +82,9 @@ export function loadConfig (file: string, options: LoadOptions = {}): GatewayCon
   if (usable && isObject(raw)) {
     const lazy = options.lazySecrets === true
     const resolveOptions = {
-      env: options.env ?? process.env, lazySecrets: lazy, lazyStorageSecrets: lazy || options.lazyStorageSecrets === true
+      env: options.env ?? process.env,
+      lazySecrets: lazy,
+      lazyStorageSecrets: lazy || options.lazyStorageSecrets === true
     }
     config = resolveConfig(raw as Required<RawGatewayConfig>, checks, resolveOptions)
   }

@@ -4,6 +4,7 @@ import { Agent } from 'undici'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig, StorageBackend } from '../config/types.js'
 import type { IdentityStore } from '../identity/store.js'
+import type { GatewayMetrics } from '../metrics.js'
 import { storeCall } from '../identity/store.js'
 import type { ProjectResolver } from '../scope/resolve.js'
 import { enforceProjects, outsideError } from '../scope/enforce.js'
@@ -30,6 +31,7 @@ export interface MediaOptions {
   resolver: ProjectResolver
   /** The connection pool to Label Studio, for reading tasks. */
   upstreamAgent: Agent
+  metrics: GatewayMetrics
 }
 
 type RemoteBackend = Exclude<StorageBackend, { type: 'local' }>
@@ -80,10 +82,17 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     const headers = storageRequestHeaders(request.headers)
     const observed = { statusCode: null as number | null, ms: null as number | null }
     if (request.gate.media) request.gate.media.storage = observed
-    const fetchOptions = {
-      dispatcher: agent, timeoutMs: storage.timeoutMs, onStatus: (status: number) => { observed.statusCode = status }
-    }
     const start = performance.now()
+    let asked = start
+    const fetchOptions = {
+      dispatcher: agent,
+      timeoutMs: storage.timeoutMs,
+      onStatus: (status: number) => {
+        observed.statusCode = status
+        options.metrics.storageRequests.inc({ backend: backend.name, status: String(status) })
+        options.metrics.storageSeconds.observe({ backend: backend.name }, (performance.now() - asked) / 1000)
+      }
+    }
     try {
       const suffix = suffixLength(headers.range)
       if (suffix !== null) {
@@ -100,10 +109,13 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
         // The object must not change between the two requests: the range was computed for this one.
         if (head.headers.etag !== undefined) headers['if-match'] = head.headers.etag
       }
+      asked = performance.now()
+      observed.statusCode = null
       const answer = await fetchObject(sign(backend, method, uri, headers), method, fetchOptions)
       reply.code(answer.statusCode).headers(answer.headers)
       return await reply.send(answer.body ?? undefined)
     } catch (err) {
+      if (observed.statusCode === null) options.metrics.storageRequests.inc({ backend: backend.name, status: 'error' })
       const range = (err as { contentRange?: string }).contentRange
       if (range !== undefined) reply.header('content-range', range)
       throw err

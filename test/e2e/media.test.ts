@@ -325,6 +325,10 @@ t.test('no storage credential or signed URL reaches a response or a log line', a
   }
   // s3rver's development key is the word S3RVER: it must not appear either.
   t.notOk(logs.includes(s3.secretAccessKey) || answers.some((a) => a.includes(s3.secretAccessKey)))
+  const metrics = await call('GET', '/-/metrics')
+  t.match(metrics.raw.toString(), /labelgate_storage_requests_total\{backend="images",status="206"\} [1-9]/)
+  t.match(metrics.raw.toString(), /labelgate_storage_requests_total\{backend="s3-wrong-key",status="403"\} 1/)
+  t.match(metrics.raw.toString(), /labelgate_storage_requests_total\{backend="silent",status="error"\} 1/)
   const media = gw.logs.accessLines().filter((line) => line.media !== undefined)
   t.ok(media.length > 10)
   t.match(media[0], { media: { via: 'task', backend: 'images', how: /lookup|cache/, storage: { statusCode: 200 } } })
