@@ -22,9 +22,11 @@ export async function resolveInside (root: string, name: string): Promise<string
   if (name.length === 0 || name.length > MAX_PATH || REFUSED.test(name)) {
     throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('not a file path'), 'local-path-refused')
   }
-  const realRoot = await realpath(root)
+  let realRoot: string
   let real: string
   try {
+    // A root may be missing too: the upload folder of a project that has none.
+    realRoot = await realpath(root)
     real = await realpath(join(realRoot, name))
   } catch {
     // Missing, or a link to nowhere: Label Studio could not serve it either.
