@@ -15,6 +15,13 @@ const ETAGS = /^(?:\*|(?:W\/)?"[\x21\x23-\x7e]*"(?:\s*,\s*(?:W\/)?"[\x21\x23-\x7
 const TOKEN = '[A-Za-z0-9!#$&^_.+-]'
 const PARAMETER = `\\s*;\\s*${TOKEN}+=(?:${TOKEN}+|"[^"\\\\\\r\\n]*")`
 const MEDIA_TYPE = new RegExp(`^${TOKEN}{1,127}/${TOKEN}{1,127}(?:${PARAMETER})*$`)
+/** HTTP-date's three forms (RFC 9110, 5.6.7): IMF-fixdate, RFC 850's, and asctime's, which has no zone. */
+const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
+const MONTH = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+const TIME = '[0-9]{2}:[0-9]{2}:[0-9]{2}'
+const GMT_DATE = new RegExp(`^(?:${DAY}, [0-9]{2} ${MONTH} [0-9]{4}|` +
+  `(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, [0-9]{2}-${MONTH}-[0-9]{2}) ${TIME} GMT$`)
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} (?:[0-9]{2}| [0-9]) ${TIME} [0-9]{4}$`)
 
 /**
  * Types shown inline: media, plain text and data that a browser does not run. Anything else
@@ -41,11 +48,19 @@ export function storageRequestHeaders (headers: IncomingHttpHeaders): Record<str
   if (noneMatch !== null && noneMatch !== '*' && noneMatch.length <= 1024 && ETAGS.test(noneMatch)) {
     out['if-none-match'] = noneMatch
   }
-  const since = single(headers['if-modified-since'])
-  if (since !== null && !Number.isNaN(Date.parse(since)) && since.length <= 64) {
-    out['if-modified-since'] = new Date(Date.parse(since)).toUTCString()
-  }
+  const since = httpDate(single(headers['if-modified-since']))
+  if (since !== null) out['if-modified-since'] = new Date(since).toUTCString()
   return out
+}
+
+/**
+ * The time an HTTP-date names, or null for any other text: HTTP ignores a conditional whose date
+ * is not one, and JavaScript's own parser would read many such values ("1", "2020") as dates.
+ */
+function httpDate (text: string | null): number | null {
+  if (text === null) return null
+  const time = GMT_DATE.test(text) ? Date.parse(text) : ASCTIME_DATE.test(text) ? Date.parse(`${text} GMT`) : NaN
+  return Number.isNaN(time) ? null : time
 }
 
 /** N of a suffix range `bytes=-N`; null for any other range. */

@@ -41,13 +41,13 @@ export function verifyLink (
   const expected = Buffer.from(mac(key, body))
   const given = Buffer.from(signature)
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { problem: 'bad-signature' }
-  let value: { u?: unknown, b?: unknown, r?: unknown, e?: unknown }
+  let value: { u?: unknown, b?: unknown, r?: unknown, e?: unknown } | null
   try {
     value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as typeof value
   } catch {
     return { problem: 'malformed' }
   }
-  const { u, b, r, e } = value
+  const { u, b, r, e } = value ?? {}
   if (typeof u !== 'string' || typeof b !== 'string' || typeof r !== 'string' || typeof e !== 'number') {
     return { problem: 'malformed' }
   }

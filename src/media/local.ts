@@ -26,7 +26,9 @@ export async function resolveInside (
   if (name.length === 0 || name.length > MAX_PATH || REFUSED.test(name)) {
     throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('not a file path'), 'local-path-refused')
   }
-  const realRoot = await realpath(root)
+  // A root may be missing: the upload folder of a project that has none.
+  const realRoot = await realDirectory(root)
+  if (realRoot === null) throw withDetail(new errors.LG_ERR_MEDIA_NOT_FOUND(), 'local-root-missing')
   const folders = within ?? [realRoot]
   const allowed = (path: string): boolean => isInside(realRoot, path) && folders.some((dir) => isInside(dir, path))
   const lexical = join(realRoot, name)

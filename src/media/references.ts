@@ -40,8 +40,13 @@ function readText (text: string, found: Set<string>): void {
     found.add(uri)
     if (found.size > MAX_REFERENCES) throw new TooManyReferences()
   }
-  // A whole value is taken as it is: keys may hold spaces and quotes.
-  add(parseStorageUri(text)?.uri ?? null)
+  // A whole value is one URI, as Label Studio reads it (trimmed): keys may hold spaces and quotes,
+  // and no part of one (the text before a space) is another reference.
+  const whole = parseStorageUri(text.trim())
+  if (whole !== null) {
+    add(whole.uri)
+    return
+  }
   for (const match of text.matchAll(EMBEDDED)) add(parseStorageUri(match[0])?.uri ?? null)
   for (const match of text.matchAll(RESOLVER_LINK)) {
     const encoded = match[1] ?? ''

@@ -44,7 +44,8 @@ export function parseStorageUri (text: string): StorageUri | null {
  * itself. Base64 is read strictly: the text must be exactly what encoding the decoded URI gives.
  */
 export function decodeFileUri (value: string): StorageUri | null {
-  if (value.length === 0 || value.length > MAX_URI_LENGTH * 2) return null
+  // Base64 of the longest URI: up to three UTF-8 bytes for each of its characters.
+  if (value.length === 0 || value.length > MAX_URI_LENGTH * 4) return null
   const unpadded = value.replace(/={1,2}$/, '')
   if (BASE64URL.test(unpadded) && unpadded.length % 4 !== 1) {
     const bytes = Buffer.from(unpadded, 'base64url')
@@ -59,7 +60,8 @@ export function decodeFileUri (value: string): StorageUri | null {
 
 function utf8 (bytes: Buffer): string | null {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    // A byte-order mark is kept, and so refused: the text is exactly what was encoded.
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
   } catch {
     return null
   }

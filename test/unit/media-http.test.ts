@@ -1,0 +1,347 @@
+import { createHmac } from 'node:crypto'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { IncomingHttpHeaders } from 'node:http'
+import t from 'tap'
+import { explicitSuffix, inlineType, storageRequestHeaders, suffixLength } from '../../src/media/fetch.js'
+import { mintLink, verifyLink, type LinkClaims, type LinkKey } from '../../src/media/links.js'
+import { isInside, resolveInside } from '../../src/media/local.js'
+import { encodeFileUri } from '../../src/media/uri.js'
+import { tempDir } from '../support/tmp.js'
+
+// The HTTP side of media, pure: what of a client's request reaches a storage, which types are shown
+// inline, signed links, and local paths kept inside their root.
+
+t.test('Range: one well-formed range is passed on; anything else is left out', async (t) => {
+  const passed = ['bytes=0-0', 'bytes=0-499', 'bytes=500-', 'bytes=-500', 'bytes=7-7', 'bytes=0-999999999999999',
+    'bytes=-0']
+  for (const range of passed) t.same(storageRequestHeaders({ range }), { range }, range)
+  const dropped = [
+    'bytes=0-1,3-4', 'bytes=0-1, 3-4', 'bytes=5-2', 'bytes=-', 'bytes=', 'bytes=a-b', 'bytes=1-2-3', 'bytes=--1',
+    'bytes=0-1 ', ' bytes=0-1', 'bytes = 0-1', 'Bytes=0-1', 'items=0-1', 'bytes=0x1-2', 'bytes=1.5-2',
+    'bytes=0-1\r\nx-amz-acl: public-read', 'bytes=0-1234567890123456', 'bytes=-1234567890123456', ''
+  ]
+  for (const range of dropped) t.same(storageRequestHeaders({ range }), {}, JSON.stringify(range))
+  t.same(storageRequestHeaders({ range: 'bytes=0-1', 'if-range': '"etag"' }), {}, 'a range with If-Range')
+  t.same(storageRequestHeaders({ range: 'bytes=0-1', 'if-range': 'Wed, 21 Oct 2015 07:28:00 GMT' }), {}, 'If-Range with a date')
+  t.same(storageRequestHeaders({ range: ['bytes=0-1', 'bytes=2-3'] } as unknown as IncomingHttpHeaders), {}, 'two Range headers')
+})
+
+t.test('If-None-Match: tags and lists are passed on, "*" and malformed values are not', async (t) => {
+  const passed = ['"abc"', 'W/"abc"', '"a", "b"', '"a",W/"b" ,  "c"', '""', '"0x8D4BCC2E4835CD0"', '"!#$%&()*+,-./:;<=>?@[]^_`{|}~"']
+  for (const value of passed) t.same(storageRequestHeaders({ 'if-none-match': value }), { 'if-none-match': value }, value)
+  t.same(storageRequestHeaders({ 'if-none-match': '  "a"  ' }), { 'if-none-match': '"a"' }, 'trimmed')
+  const dropped = ['*', ' * ', 'abc', '"a', 'a"', 'w/"a"', 'W/ "a"', '"a" "b"', '"a",', ',"a"', '"a"b"', '"a\\"b"', '"a b"',
+    '"a"\r\nx: y', '"\u00e9"', `"${'x'.repeat(1030)}"`, '*, "a"']
+  for (const value of dropped) t.same(storageRequestHeaders({ 'if-none-match': value }), {}, JSON.stringify(value))
+})
+
+t.test('If-Modified-Since: an HTTP date is passed on in IMF-fixdate form; anything else is left out', async (t) => {
+  const dates: Array<[string, string]> = [
+    ['Wed, 21 Oct 2015 07:28:00 GMT', 'Wed, 21 Oct 2015 07:28:00 GMT'],
+    ['Sunday, 06-Nov-94 08:49:37 GMT', 'Sun, 06 Nov 1994 08:49:37 GMT'],
+    ['Sun Nov  6 08:49:37 1994', 'Sun, 06 Nov 1994 08:49:37 GMT']
+  ]
+  for (const [value, sent] of dates) t.same(storageRequestHeaders({ 'if-modified-since': value }), { 'if-modified-since': sent }, value)
+  // RFC 9110, 13.1.3: a value that is not a valid HTTP-date is ignored. JavaScript reads many such
+  // values as dates ("1" as 2001); passing them on would turn a request for the object into a 304.
+  const dropped = ['', 'yesterday', 'not a date', '1', '0', '2020', '12', 'yesterday 1', '2015-10-21', '2015-10-21T07:28:00Z',
+    '1445412480000', 'Tue, 32 Oct 2015 07:28:00 GMT', `Wed, 21 Oct 2015 07:28:00 GMT${' '.repeat(60)}x`]
+  for (const value of dropped) t.same(storageRequestHeaders({ 'if-modified-since': value }), {}, JSON.stringify(value))
+  // asctime's form names no zone: it is GMT, whatever the gateway's own zone is.
+  const zone = process.env.TZ
+  process.env.TZ = 'Asia/Tokyo'
+  t.teardown(() => {
+    if (zone === undefined) delete process.env.TZ
+    else process.env.TZ = zone
+  })
+  t.same(storageRequestHeaders({ 'if-modified-since': 'Sun Nov  6 08:49:37 1994' }),
+    { 'if-modified-since': 'Sun, 06 Nov 1994 08:49:37 GMT' }, 'asctime, in another time zone')
+})
+
+t.test('nothing else of the client\'s request reaches a storage', async (t) => {
+  t.same(storageRequestHeaders({
+    authorization: 'Token abc',
+    cookie: 'sessionid=1',
+    host: 'gateway.example',
+    'x-amz-security-token': 'x',
+    'x-ms-version': '2009-09-19',
+    'if-match': '"a"',
+    'if-unmodified-since': 'Wed, 21 Oct 2015 07:28:00 GMT',
+    'accept-encoding': 'gzip',
+    'x-forwarded-for': '1.2.3.4',
+    range: 'bytes=0-1',
+    'if-none-match': '"a"'
+  }), { range: 'bytes=0-1', 'if-none-match': '"a"' })
+})
+
+t.test('suffixLength reads only a suffix range', async (t) => {
+  const cases: Array<[string | undefined, number | null]> = [
+    ['bytes=-500', 500], ['bytes=-1', 1], ['bytes=-0', 0], ['bytes=-999999999999999', 999_999_999_999_999],
+    ['bytes=0-499', null], ['bytes=500-', null], ['bytes=-', null], ['bytes=-1,-2', null], ['bytes=--5', null],
+    ['bytes=-5 ', null], [undefined, null], ['', null]
+  ]
+  for (const [range, n] of cases) t.equal(suffixLength(range), n, String(range))
+})
+
+t.test('explicitSuffix is the last bytes that exist, or null when none do', async (t) => {
+  const cases: Array<[number, number, string | null]> = [
+    [500, 10_000, 'bytes=9500-9999'],
+    [1, 1, 'bytes=0-0'],
+    [1, 10, 'bytes=9-9'],
+    [10, 10, 'bytes=0-9'],
+    [500, 100, 'bytes=0-99'],
+    [0, 100, null],
+    [5, 0, null],
+    [0, 0, null]
+  ]
+  for (const [suffix, length, range] of cases) {
+    t.equal(explicitSuffix(suffix, length), range, `last ${suffix} of ${length}`)
+    if (range !== null) {
+      const [, first, last] = /^bytes=([0-9]+)-([0-9]+)$/.exec(range) ?? []
+      t.equal(Number(last) - Number(first) + 1, Math.min(suffix, length), 'as many bytes as asked, or all there are')
+      t.equal(Number(last), length - 1, 'ending at the last byte')
+    }
+  }
+})
+
+t.test('inlineType: media and plain data inline; pages, scripts and markup as attachments', async (t) => {
+  const inline = [
+    'image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp', 'image/tiff',
+    'audio/mpeg', 'audio/wav', 'audio/ogg', 'video/mp4', 'video/webm', 'video/quicktime',
+    'application/pdf', 'application/json', 'text/plain', 'text/csv', 'text/tab-separated-values',
+    'IMAGE/PNG', 'Image/Jpeg', 'text/plain; charset=utf-8', 'TEXT/PLAIN;charset="UTF-8"', 'video/mp4; codecs="avc1.42E01E"',
+    'audio/mpeg ; x=1', 'application/json;charset=utf-8'
+  ]
+  for (const type of inline) t.ok(inlineType(type), type)
+  const attachment = [
+    'image/svg+xml', 'IMAGE/SVG+XML', 'image/svg+xml; charset=utf-8', 'text/html', 'TEXT/HTML', 'text/html; charset=utf-8',
+    'application/xhtml+xml', 'text/xml', 'application/xml', 'application/rss+xml', 'application/atom+xml',
+    'text/javascript', 'application/javascript', 'application/x-javascript', 'application/ecmascript', 'text/ecmascript',
+    'application/wasm', 'text/css', 'multipart/x-mixed-replace', 'application/x-shockwave-flash', 'text/vtt',
+    'application/vnd.ms-htmlhelp', 'message/rfc822', 'image/png-but-not', 'imagex/png', 'text/plainx', '', 'png',
+    ' text/html', 'text/html;image/png', 'audio/', 'video/mp4/x'
+  ]
+  for (const type of attachment) t.notOk(inlineType(type), JSON.stringify(type))
+})
+
+// ---- signed links
+
+const OLD: LinkKey = { id: 'k2024', secret: Buffer.from('o'.repeat(32)) }
+const NEW: LinkKey = { id: 'k2025', secret: Buffer.from('n'.repeat(32)) }
+const NOW = 1_700_000_000
+const CLAIMS: LinkClaims = { user: 'annotator@example.com', backend: 'images', uri: 's3://labelling/images/cat 1.png', expires: NOW + 300 }
+
+/** A token signed as links are, with any body: for bodies mintLink would never write. */
+function signedToken (key: LinkKey, body: string): string {
+  return `${key.id}.${body}.${createHmac('sha256', key.secret).update(`labelgate-link.${key.id}.${body}`).digest('base64url')}`
+}
+const bodyOf = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+t.test('a minted link verifies to its claims', async (t) => {
+  const token = mintLink(CLAIMS, NEW)
+  t.match(token, /^k2025\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/)
+  t.same(verifyLink(token, [NEW], NOW), { claims: CLAIMS })
+  t.same(verifyLink(token, [NEW], NOW + 299), { claims: CLAIMS }, 'a second before it expires')
+  for (const claims of [
+    { ...CLAIMS, user: 'ü 日本 "quoted" \\ user' },
+    { ...CLAIMS, uri: 'azure-blob://c1/😀/ü.png' },
+    { ...CLAIMS, uri: `s3://bucket/${'k'.repeat(1024)}` }
+  ]) t.same(verifyLink(mintLink(claims, NEW), [NEW], NOW), { claims })
+  t.same(verifyLink(signedToken(NEW, bodyOf({ u: 'a', b: 'b', r: 'c', e: NOW + 1, extra: 1 })), [NEW], NOW),
+    { claims: { user: 'a', backend: 'b', uri: 'c', expires: NOW + 1 } }, 'unknown fields are ignored')
+})
+
+t.test('a link for an S3 or GCS object of the longest key fits the route\'s path parameter', async (t) => {
+  // S3 and GCS keys are at most 1,024 bytes; the gateway's router takes path parameters of up to
+  // 2,048 characters (maxParamLength in src/app.ts).
+  const token = mintLink({ ...CLAIMS, uri: `s3://${'b'.repeat(63)}/${'é'.repeat(512)}` }, NEW)
+  t.ok(token.length <= 2048, `${token.length} characters`)
+})
+
+t.test('keys rotate: any key of the ring verifies, an unknown key id does not', async (t) => {
+  const old = mintLink(CLAIMS, OLD)
+  t.same(verifyLink(old, [NEW, OLD], NOW), { claims: CLAIMS }, 'an old key still in the ring')
+  t.same(verifyLink(old, [NEW], NOW), { problem: 'unknown-key' }, 'an old key removed from the ring')
+  t.same(verifyLink(old, [], NOW), { problem: 'unknown-key' }, 'an empty ring')
+  t.same(verifyLink(mintLink(CLAIMS, NEW), [NEW, OLD], NOW), { claims: CLAIMS })
+  // The same id with another secret (another deployment, or a key replaced in place).
+  t.same(verifyLink(old, [{ id: OLD.id, secret: Buffer.from('x'.repeat(32)) }], NOW), { problem: 'bad-signature' })
+  // A link's key id is signed: moving its body and signature under another id of the ring fails.
+  const [, body, signature] = old.split('.')
+  t.same(verifyLink(`${NEW.id}.${body}.${signature}`, [NEW, OLD], NOW), { problem: 'bad-signature' })
+})
+
+t.test('a tampered link is refused', async (t) => {
+  const token = mintLink(CLAIMS, NEW)
+  const [id = '', body = '', signature = ''] = token.split('.')
+  const other = mintLink({ ...CLAIMS, uri: 's3://labelling/images/secret.png' }, NEW)
+  const flip = (text: string, at: number): string => text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1)
+  const tampered: Array<[string, string]> = [
+    [`${id}.${bodyOf({ u: CLAIMS.user, b: CLAIMS.backend, r: 's3://labelling/images/secret.png', e: CLAIMS.expires })}.${signature}`,
+      'another object'],
+    [`${id}.${bodyOf({ u: 'admin', b: CLAIMS.backend, r: CLAIMS.uri, e: CLAIMS.expires })}.${signature}`, 'another user'],
+    [`${id}.${bodyOf({ u: CLAIMS.user, b: CLAIMS.backend, r: CLAIMS.uri, e: CLAIMS.expires + 3600 })}.${signature}`, 'a later expiry'],
+    [`${id}.${flip(body, 5)}.${signature}`, 'one character of the body'],
+    [`${id}.${body}A.${signature}`, 'a character added to the body'],
+    [`${id}.${flip(body, body.length - 1)}.${signature}`, 'the body\'s last character'],
+    [`${id}.${body}.${flip(signature, 0)}`, 'one character of the signature'],
+    [`${id}.${body}.${flip(signature, 42)}`, 'the signature\'s last character'],
+    [`${id}.${body}.${other.split('.')[2] ?? ''}`, 'another link\'s signature']
+  ]
+  for (const [value, why] of tampered) t.same(verifyLink(value, [NEW], NOW), { problem: 'bad-signature' }, why)
+})
+
+t.test('an expired link is refused', async (t) => {
+  const token = mintLink(CLAIMS, NEW)
+  t.same(verifyLink(token, [NEW], CLAIMS.expires), { problem: 'expired' }, 'at its expiry')
+  t.same(verifyLink(token, [NEW], CLAIMS.expires + 1), { problem: 'expired' })
+  t.same(verifyLink(mintLink({ ...CLAIMS, expires: 0 }, NEW), [NEW], NOW), { problem: 'expired' })
+  t.same(verifyLink(mintLink({ ...CLAIMS, expires: -1 }, NEW), [NEW], NOW), { problem: 'expired' })
+  for (const e of [NOW + 0.5, 2 ** 53, 1e300]) {
+    t.same(verifyLink(signedToken(NEW, bodyOf({ u: 'a', b: 'b', r: 'c', e })), [NEW], NOW), { problem: 'expired' }, `e: ${e}`)
+  }
+})
+
+t.test('a malformed link is refused', async (t) => {
+  const token = mintLink(CLAIMS, NEW)
+  const [id = '', body = '', signature = ''] = token.split('.')
+  const malformed: Array<[string, string]> = [
+    ['', 'empty'],
+    [`${id}.${body}`, 'two parts'],
+    [`${id}.${body}.${signature}.x`, 'four parts'],
+    [`${id}..${signature}`, 'an empty body'],
+    [`.${body}.${signature}`, 'an empty key id'],
+    [`${id}.${body}.${signature.slice(0, 42)}`, 'a short signature'],
+    [`${id}.${body}.${signature}A`, 'a long signature'],
+    [`${id}.${body}.${signature.slice(0, 42)}=`, 'a padded signature'],
+    [`${id}.${body}==.${signature}`, 'a padded body'],
+    [`${id}.${body.slice(0, 10)}+${body.slice(11)}.${signature}`, 'standard base64 in the body'],
+    [`${'k'.repeat(33)}.${body}.${signature}`, 'a key id over 32 characters'],
+    [`${id}.${'A'.repeat(4097)}.${signature}`, 'a body over 4,096 characters'],
+    [` ${token}`, 'a leading space'],
+    [`${token}\n`, 'a trailing line feed'],
+    [encodeURIComponent(token).replace(/\./g, '%2E'), 'percent-encoded']
+  ]
+  for (const [value, why] of malformed) t.same(verifyLink(value, [NEW], NOW), { problem: 'malformed' }, why)
+  // Signed with a key of the ring, but not claims: the signature is checked first, the claims after.
+  const bodies: Array<[string, string]> = [
+    [Buffer.from('not json').toString('base64url'), 'not JSON'],
+    [bodyOf(null), 'null'],
+    [bodyOf([1, 2]), 'a list'],
+    [bodyOf({ u: 'a', b: 'b', r: 'c' }), 'no expiry'],
+    [bodyOf({ u: 'a', b: 'b', r: 'c', e: String(NOW + 60) }), 'an expiry that is a string'],
+    [bodyOf({ u: 1, b: 'b', r: 'c', e: NOW + 60 }), 'a user that is a number'],
+    [bodyOf({ u: 'a', r: 'c', e: NOW + 60 }), 'no backend'],
+    [bodyOf({ u: 'a', b: 'b', r: null, e: NOW + 60 }), 'a null URI']
+  ]
+  for (const [b, why] of bodies) t.same(verifyLink(signedToken(NEW, b), [NEW], NOW), { problem: 'malformed' }, why)
+  t.same(verifyLink(`${id}.${Buffer.from('not json').toString('base64url')}.${signature}`, [NEW], NOW),
+    { problem: 'bad-signature' }, 'an unsigned body is not even parsed')
+})
+
+t.test('a link names its object exactly as the resolver named it', async (t) => {
+  const uri = 's3://labelling/images/cat 1.png'
+  const claims = verifyLink(mintLink({ ...CLAIMS, uri }, NEW), [NEW], NOW)
+  t.equal('claims' in claims ? claims.claims.uri : null, uri)
+  t.not(mintLink({ ...CLAIMS, uri: 's3://labelling/images/cat' }, NEW), mintLink({ ...CLAIMS, uri }, NEW))
+  t.notOk(mintLink({ ...CLAIMS, uri }, NEW).includes(encodeFileUri(uri)), 'the body is JSON, not the fileuri')
+})
+
+// ---- local files
+
+interface Coded { code?: string, statusCode?: number, detail?: string }
+
+async function refusal (promise: Promise<unknown>): Promise<Coded> {
+  try {
+    await promise
+  } catch (err) {
+    return err as Coded
+  }
+  throw new Error('expected a refusal')
+}
+
+t.test('resolveInside keeps a name inside its root', async (t) => {
+  const base = tempDir(t)
+  const root = join(base, 'root')
+  mkdirSync(join(root, 'sub', 'deeper'), { recursive: true })
+  mkdirSync(join(base, 'outside'))
+  mkdirSync(join(base, 'root-sibling'))
+  writeFileSync(join(root, 'a.png'), 'a')
+  writeFileSync(join(root, 'sub', 'b.png'), 'b')
+  writeFileSync(join(root, 'sub', 'deeper', 'c d #1?.png'), 'c')
+  writeFileSync(join(root, '..dots'), 'd')
+  writeFileSync(join(base, 'outside', 'secret.txt'), 's')
+  writeFileSync(join(base, 'root-sibling', 'x.png'), 'x')
+  writeFileSync(join(base, 'top.txt'), 't')
+  symlinkSync(join(root, 'sub', 'b.png'), join(root, 'link-inside.png'))
+  symlinkSync('sub/b.png', join(root, 'relative-link.png'))
+  symlinkSync(join(base, 'outside', 'secret.txt'), join(root, 'link-outside.txt'))
+  symlinkSync('../outside/secret.txt', join(root, 'relative-outside.txt'))
+  symlinkSync(join(base, 'outside'), join(root, 'dir-outside'))
+  symlinkSync(join(root, 'sub'), join(root, 'dir-inside'))
+  symlinkSync(join(root, 'nowhere'), join(root, 'broken.png'))
+  symlinkSync(root, join(base, 'root-link'))
+
+  const inside: Array<[string, string]> = [
+    ['a.png', 'a.png'],
+    ['sub/b.png', 'sub/b.png'],
+    ['/a.png', 'a.png'],
+    ['//sub//b.png', 'sub/b.png'],
+    ['./a.png', 'a.png'],
+    ['sub/../a.png', 'a.png'],
+    ['sub/deeper/../../sub/b.png', 'sub/b.png'],
+    ['../root/a.png', 'a.png'],
+    ['sub/deeper/c d #1?.png', 'sub/deeper/c d #1?.png'],
+    ['..dots', '..dots'],
+    ['link-inside.png', 'sub/b.png'],
+    ['relative-link.png', 'sub/b.png'],
+    ['dir-inside/b.png', 'sub/b.png']
+  ]
+  for (const [name, real] of inside) t.equal(await resolveInside(root, name), join(root, real), name)
+  t.equal(await resolveInside(join(base, 'root-link'), 'a.png'), join(root, 'a.png'), 'a root that is itself a link')
+
+  const outside = ['../top.txt', '../outside/secret.txt', 'sub/../../top.txt', '../../../../../../etc/passwd',
+    '../root-sibling/x.png', 'link-outside.txt', 'relative-outside.txt', 'dir-outside/secret.txt']
+  for (const name of outside) {
+    t.match(await refusal(resolveInside(root, name)), { code: 'LG_ERR_MEDIA_NO_BACKEND', statusCode: 403, detail: /^local-(link-)?outside$/ }, name)
+  }
+  const missing: Array<[string, string]> = [
+    ['nope.png', 'local-missing'],
+    ['sub/nope/b.png', 'local-missing'],
+    ['broken.png', 'local-missing'],
+    ['sub', 'local-not-a-file'],
+    ['sub/', 'local-not-a-file'],
+    ['.', 'local-not-a-file'],
+    ['dir-inside', 'local-not-a-file']
+  ]
+  for (const [name, detail] of missing) {
+    t.match(await refusal(resolveInside(root, name)), { code: 'LG_ERR_MEDIA_NOT_FOUND', statusCode: 404, detail }, name)
+  }
+  t.match(await refusal(resolveInside(root, 'dir-outside')), { statusCode: 403 }, 'a directory outside: outside first')
+  t.match(await refusal(resolveInside(root, '../nope-outside.png')), { statusCode: 403, detail: 'local-outside' },
+    'a missing file outside: outside first, so that the answer does not tell whether it exists')
+  const refused = ['', 'a.png\u0000.txt', '\u0000', 'sub\\b.png', '..\\top.txt', 'a\nb', 'a\u007f', 'x'.repeat(4097)]
+  for (const name of refused) {
+    t.match(await refusal(resolveInside(root, name)), { code: 'LG_ERR_MEDIA_BAD_URI', statusCode: 400, detail: 'local-path-refused' },
+      JSON.stringify(name.slice(0, 20)))
+  }
+})
+
+t.test('resolveInside: a root that does not exist is a missing file, not a failure', async (t) => {
+  const base = tempDir(t)
+  // Uploads: /data/upload/<project>/<name> is read from <uploads_root>/<project>, which a project
+  // without uploads does not have.
+  t.match(await refusal(resolveInside(join(base, 'no-such-project'), 'a.png')),
+    { code: 'LG_ERR_MEDIA_NOT_FOUND', statusCode: 404 })
+})
+
+t.test('isInside compares whole path segments', async (t) => {
+  t.ok(isInside('/srv/root', '/srv/root'))
+  t.ok(isInside('/srv/root', '/srv/root/a'))
+  t.ok(isInside('/srv/root/', '/srv/root/a'))
+  t.notOk(isInside('/srv/root', '/srv/root-other/a'))
+  t.notOk(isInside('/srv/root', '/srv/rootx'))
+  t.notOk(isInside('/srv/root', '/srv'))
+  t.notOk(isInside('/srv/root', '/other'))
+})
