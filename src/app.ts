@@ -55,7 +55,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     },
     trustProxy: (address: string) => isTrusted(address),
     routerOptions: {
-      ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 2048
+      // A signed media link is one path segment: one to a blob of the longest name takes about 4,500 characters.
+      ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 8192
     },
     requestTimeout: config.server.requestTimeoutMs,
     // A connection that stays silent this long, mid-request or mid-answer, is closed.

@@ -31,7 +31,8 @@ export function resolveStorage (
     names.add(b.name)
     for (const place of places(b)) {
       const other = served.get(place)
-      if (other !== undefined) c.add(path, `${place} is already served by backend "${other}"`)
+      if (other === b.name) c.add(path, `${place} is listed twice`)
+      else if (other !== undefined) c.add(path, `${place} is already served by backend "${other}"`)
       served.set(place, b.name)
     }
     const backend = resolveBackend(b, path, c, options, localRoot)
@@ -49,8 +50,9 @@ export function resolveStorage (
   if (new Set(s.link_keys.map((k) => k.id)).size !== s.link_keys.length) {
     c.add([...at, 'link_keys'], 'two link keys have the same id')
   }
-  if (backends.some((b) => b.signedLinks) && s.link_keys.length === 0) {
-    c.add([...at, 'link_keys'], 'a backend has signed_links: true, so at least one link key is needed')
+  const linking = s.backends.findIndex((b) => b.signed_links)
+  if (linking >= 0 && s.link_keys.length === 0) {
+    c.add([...at, 'backends', linking, 'signed_links'], 'signed links need at least one key in storage.link_keys')
   }
   return {
     backends,
@@ -77,11 +79,11 @@ function resolveBackend (
 ): StorageBackend | null {
   const common = { name: b.name, projects: b.projects, signedLinks: b.signed_links }
   const refuse = (keys: Array<keyof RawBackend>): void => {
-    for (const key of keys) if (b[key] !== undefined) c.add([...path, key], `does not apply to a ${b.type} backend`)
+    for (const key of keys) if (b[key] !== undefined) c.add([...path, key], `does not apply to type ${b.type}`)
   }
   const need = <K extends keyof RawBackend>(key: K): NonNullable<RawBackend[K]> | null => {
     const value = b[key]
-    if (value === undefined) c.add(path, `a ${b.type} backend needs ${key}`)
+    if (value === undefined) c.add(path, `type ${b.type} needs ${key}`)
     return value ?? null
   }
   const secret = (key: 'access_key_id' | 'secret_access_key' | 'session_token' | 'account_key' | 'sas_token') => {
@@ -95,7 +97,7 @@ function resolveBackend (
     need('access_key_id')
     need('secret_access_key')
     const region = b.region ?? (b.type === 'gcs' ? 'auto' : null)
-    if (region === null) c.add(path, 'an s3 backend needs region')
+    if (region === null) c.add(path, 'type s3 needs region')
     const endpoint = endpointOf(c, [...path, 'endpoint'], b.endpoint ?? (b.type === 'gcs' ? 'https://storage.googleapis.com' : null))
     return {
       ...common,
@@ -115,12 +117,13 @@ function resolveBackend (
     const account = need('account')
     const containers = need('containers')
     if ((b.account_key === undefined) === (b.sas_token === undefined)) {
-      c.add(path, 'an azure backend needs one of account_key and sas_token')
+      c.add(path, 'type azure needs one of account_key and sas_token')
     }
     const key = secret('account_key')
     const accountKey = key === null ? null : Buffer.from(key, 'base64')
-    if (key !== null && (accountKey === null || accountKey.length === 0 || !/^[A-Za-z0-9+/]+=*$/.test(key))) {
-      c.add([...path, 'account_key'], 'must be the account key as Azure shows it (base64)')
+    // Azure's account keys are 64 bytes, shown in base64.
+    if (key !== null && (accountKey?.length !== 64 || !/^[A-Za-z0-9+/]+=*$/.test(key))) {
+      c.add([...path, 'account_key'], 'must be the account key as Azure shows it (64 bytes in base64)')
     }
     const endpoint = endpointOf(c, [...path, 'endpoint'], b.endpoint ?? `https://${account ?? 'account'}.blob.core.windows.net`)
     return {
@@ -137,7 +140,7 @@ function resolveBackend (
     'session_token', 'account', 'account_key', 'sas_token'])
   if (b.signed_links) c.add([...path, 'signed_links'], 'local files are served by path; links apply to buckets')
   const dir = directory(c, [...path, 'path'], need('path') ?? undefined)
-  if (localRoot === null) c.add(path, 'a local backend needs storage.local_files_root')
+  if (localRoot === null) c.add(path, 'type local needs storage.local_files_root')
   if (dir !== null && localRoot !== null && !isInside(localRoot, dir)) {
     c.add([...path, 'path'], `must be inside local_files_root (${localRoot})`)
   }

@@ -17,7 +17,11 @@ export interface LinkClaims {
 
 export interface LinkKey { id: string, secret: Buffer }
 
-const TOKEN = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{1,4096})\.([A-Za-z0-9_-]{43})$/
+/** A key id, the claims (a URI of up to 2,048 characters, three bytes each at most), the signature. */
+const TOKEN = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{1,8000})\.([A-Za-z0-9_-]{43})$/
+
+/** The longest link verified (and so minted): the router's longest path parameter. */
+export const MAX_LINK_LENGTH = 8192
 
 export function mintLink (claims: LinkClaims, key: LinkKey): string {
   const body = Buffer.from(JSON.stringify({ u: claims.user, b: claims.backend, r: claims.uri, e: claims.expires }))

@@ -11,7 +11,7 @@ import { enforceProjects, outsideError } from '../scope/enforce.js'
 import * as errors from '../errors.js'
 import { withDetail } from '../errors.js'
 import { explicitSuffix, fetchObject, inlineType, storageRequestHeaders, suffixLength } from './fetch.js'
-import { mintLink, verifyLink } from './links.js'
+import { MAX_LINK_LENGTH, mintLink, verifyLink } from './links.js'
 import { isInside, realDirectory, resolveInside, sendPath } from './local.js'
 import { signAzureRequest, signBucketRequest } from './sign.js'
 import { Subjects, type SubjectKind } from './subjects.js'
@@ -168,6 +168,9 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     const expires = Math.floor((Date.now() + storage.linkTtlMs) / 1000)
     const user = request.gate.principal?.user ?? ''
     const token = mintLink({ user, backend: backend.name, uri: uri.uri, expires }, key)
+    if (token.length > MAX_LINK_LENGTH) {
+      throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('the file\'s name is too long for a link'), 'link-too-long')
+    }
     return {
       url: `${origin(request, options.publicOrigin)}/-/media/${token}`,
       expires_at: new Date(expires * 1000).toISOString()

@@ -9,8 +9,12 @@ import { decodeFileUri, parseStorageUri } from './uri.js'
 export const MAX_REFERENCES = 10_000
 const MAX_DEPTH = 64
 
-/** A URI inside longer text ends at white space, a quote, an angle bracket or a backslash. */
+/** A URI quoted inside longer text (an HTML attribute) runs to its closing quote, spaces included. */
+const QUOTED = [/"((?:s3|gs|azure-blob):\/\/[^"<>\r\n]+)"/g, /'((?:s3|gs|azure-blob):\/\/[^'<>\r\n]+)'/g]
+/** Unquoted, it ends at white space, a quote, an angle bracket or a backslash. */
 const EMBEDDED = /(?:s3|gs|azure-blob):\/\/[^\s"'<>\\]+/g
+/** Punctuation that usually ends a sentence rather than a key: the URI is read with and without it. */
+const TRAILING = /[.,;:!?)]+$/
 const RESOLVER_LINK = /\/(?:tasks|projects)\/[0-9]+\/(?:resolve|presign)\/?\?(?:[^\s"'<>#]*&)?fileuri=([^\s"'<>&#]+)/g
 
 export class TooManyReferences extends Error {}
@@ -47,7 +51,18 @@ function readText (text: string, found: Set<string>): void {
     add(whole.uri)
     return
   }
-  for (const match of text.matchAll(EMBEDDED)) add(parseStorageUri(match[0])?.uri ?? null)
+  // Quoted URIs first, then taken out of the text, so that the part of one before a space is not read as another.
+  let rest = text
+  for (const pattern of QUOTED) {
+    rest = rest.replace(pattern, (_match, uri: string) => {
+      add(parseStorageUri(uri)?.uri ?? null)
+      return ' '
+    })
+  }
+  for (const match of rest.matchAll(EMBEDDED)) {
+    add(parseStorageUri(match[0])?.uri ?? null)
+    if (TRAILING.test(match[0])) add(parseStorageUri(match[0].replace(TRAILING, ''))?.uri ?? null)
+  }
   for (const match of text.matchAll(RESOLVER_LINK)) {
     const encoded = match[1] ?? ''
     let value: string | null = null

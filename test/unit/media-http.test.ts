@@ -218,7 +218,7 @@ t.test('a malformed link is refused', async (t) => {
     [`${id}.${body}==.${signature}`, 'a padded body'],
     [`${id}.${body.slice(0, 10)}+${body.slice(11)}.${signature}`, 'standard base64 in the body'],
     [`${'k'.repeat(33)}.${body}.${signature}`, 'a key id over 32 characters'],
-    [`${id}.${'A'.repeat(4097)}.${signature}`, 'a body over 4,096 characters'],
+    [`${id}.${'A'.repeat(8001)}.${signature}`, 'a body over 8,000 characters'],
     [` ${token}`, 'a leading space'],
     [`${token}\n`, 'a trailing line feed'],
     [encodeURIComponent(token).replace(/\./g, '%2E'), 'percent-encoded']

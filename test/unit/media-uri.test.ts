@@ -279,3 +279,15 @@ t.test('collectReferences throws past MAX_REFERENCES distinct URIs', async (t) =
   t.ok(thrown(() => collectReferences({ text: `list: ${uris(MAX_REFERENCES + 1).join(' ')}` })) instanceof TooManyReferences,
     'inside one text too')
 })
+
+t.test('collectReferences: a quoted URI inside text runs to its closing quote; trailing punctuation is read both ways', async (t) => {
+  const html = '<img src="s3://bk/photos/cat 1.jpg"> <a href=\'gs://bk/b c.png\'>x</a> see s3://bk/a.png, and (gs://bk/b.png).'
+  const found = collectReferences({ html })
+  t.ok(found.has('s3://bk/photos/cat 1.jpg'), 'a double-quoted key with a space')
+  t.notOk(found.has('s3://bk/photos/cat'), 'and not the part before its space')
+  t.ok(found.has('s3://bk/a.png'), 'a URI followed by a comma')
+  t.ok(found.has('s3://bk/a.png,'), 'or a key that ends with one')
+  t.ok(found.has('gs://bk/b.png'), 'a URI in parentheses')
+  t.ok(found.has('gs://bk/b c.png'), 'a single-quoted key with a space')
+  t.notOk(found.has('gs://bk/b'), 'and not the part before its space')
+})

@@ -178,23 +178,23 @@ t.test('each mistake is reported at its place in the file', async (t) => {
       'storage:',
       '  backends:',
       '    - { name: a, type: s3, buckets: [x], projects: all, access_key_id: { env: S3_ID }, secret_access_key: { env: S3_SECRET } }'
-    ], [/:5:\d+ \/storage\/backends\/0: an s3 backend needs region/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type s3 needs region/]],
     ['a bucket backend without buckets', [
       'storage:',
       '  backends:',
       '    - { name: a, type: s3, region: eu-west-1, projects: all, access_key_id: { env: S3_ID }, secret_access_key: { env: S3_SECRET } }',
       '    - { name: b, type: gcs, projects: all, access_key_id: { env: GCS_ID }, secret_access_key: { env: GCS_SECRET } }'
-    ], [/:5:\d+ \/storage\/backends\/0: a s3 backend needs buckets/, /:6:\d+ \/storage\/backends\/1: a gcs backend needs buckets/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type s3 needs buckets/, /:6:\d+ \/storage\/backends\/1: type gcs needs buckets/]],
     ['an azure backend without containers or account', [
       'storage:',
       '  backends:',
       '    - { name: a, type: azure, projects: all, account_key: { env: AZ_KEY } }'
-    ], [/:5:\d+ \/storage\/backends\/0: a azure backend needs account/, /:5:\d+ \/storage\/backends\/0: a azure backend needs containers/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type azure needs account/, /:5:\d+ \/storage\/backends\/0: type azure needs containers/]],
     ['credentials missing', [
       'storage:',
       '  backends:',
       '    - { name: a, type: s3, buckets: [x], region: eu-west-1, projects: all }'
-    ], [/:5:\d+ \/storage\/backends\/0: a s3 backend needs access_key_id/, /:5:\d+ \/storage\/backends\/0: a s3 backend needs secret_access_key/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type s3 needs access_key_id/, /:5:\d+ \/storage\/backends\/0: type s3 needs secret_access_key/]],
     ['two backends serving one bucket', [
       'storage:',
       '  backends:',
@@ -208,26 +208,26 @@ t.test('each mistake is reported at its place in the file', async (t) => {
       '    - { name: b, type: azure, account: acct2, containers: [frames], projects: all, account_key: { env: AZ_KEY } }'
     ], [/:6:\d+ \/storage\/backends\/1: azure-blob:\/\/frames is already served by backend "a"/]],
     ['a bucket listed twice', ['storage:', '  backends:', S3('a', '', '[x, x]')],
-      [/:5:\d+ \/storage\/backends\/0: s3:\/\/x is already served by backend "a"/]],
+      [/:5:\d+ \/storage\/backends\/0: s3:\/\/x is listed twice/]],
     ['two backends with one name', ['storage:', '  backends:', S3('same', '', '[x]'), S3('same', '', '[y]')],
       [/:6:\d+ \/storage\/backends\/1\/name: another backend is already named "same"/]],
     ['an azure backend with both account_key and sas_token', [
       'storage:',
       '  backends:',
       '    - { name: a, type: azure, account: acct1, containers: [c], projects: all, account_key: { env: AZ_KEY }, sas_token: { env: S3_ID } }'
-    ], [/:5:\d+ \/storage\/backends\/0: an azure backend needs one of account_key and sas_token/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type azure needs one of account_key and sas_token/]],
     ['an azure backend with neither', [
       'storage:',
       '  backends:',
       '    - { name: a, type: azure, account: acct1, containers: [c], projects: all }'
-    ], [/:5:\d+ \/storage\/backends\/0: an azure backend needs one of account_key and sas_token/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type azure needs one of account_key and sas_token/]],
     ['an azure key that is not base64', [
       'storage:',
       '  backends:',
       '    - { name: a, type: azure, account: acct1, containers: [c], projects: all, account_key: { env: BAD_KEY } }',
       '    - { name: b, type: azure, account: acct2, containers: [d], projects: all, account_key: { env: URL_KEY } }'
-    ], [/:5:\d+ \/storage\/backends\/0\/account_key: must be the account key as Azure shows it \(base64\)/,
-      /:6:\d+ \/storage\/backends\/1\/account_key: must be the account key as Azure shows it \(base64\)/]],
+    ], [/:5:\d+ \/storage\/backends\/0\/account_key: must be the account key as Azure shows it \(64 bytes in base64\)/,
+      /:6:\d+ \/storage\/backends\/1\/account_key: must be the account key as Azure shows it \(64 bytes in base64\)/]],
     ['a local backend outside local_files_root', [
       'storage:',
       '  local_files_root: files',
@@ -242,7 +242,7 @@ t.test('each mistake is reported at its place in the file', async (t) => {
       'storage:',
       '  backends:',
       '    - { name: a, type: local, path: files/data, projects: all }'
-    ], [/:5:\d+ \/storage\/backends\/0: a local backend needs storage.local_files_root/]],
+    ], [/:5:\d+ \/storage\/backends\/0: type local needs storage.local_files_root/]],
     ['a local backend whose folder is missing', [
       'storage:',
       '  local_files_root: files',
@@ -254,7 +254,7 @@ t.test('each mistake is reported at its place in the file', async (t) => {
       '  local_files_root: files',
       '  backends:',
       '    - { name: a, type: local, projects: all }'
-    ], [/:6:\d+ \/storage\/backends\/0: a local backend needs path/]],
+    ], [/:6:\d+ \/storage\/backends\/0: type local needs path/]],
     ['a local backend giving links', [
       'storage:',
       '  local_files_root: files',
@@ -263,7 +263,7 @@ t.test('each mistake is reported at its place in the file', async (t) => {
       '    - { name: a, type: local, path: files/data, projects: all, signed_links: true }'
     ], [/:7:\d+ \/storage\/backends\/0\/signed_links: local files are served by path; links apply to buckets/]],
     ['signed_links without link_keys', ['storage:', '  backends:', S3('a', ', signed_links: true')],
-      [/:\d+:\d+ \/storage\/link_keys: a backend has signed_links: true, so at least one link key is needed/]],
+      [/:\d+:\d+ \/storage\/backends\/0\/signed_links: signed links need at least one key in storage.link_keys/]],
     ['a link key shorter than 32 bytes', [
       'storage:',
       '  link_keys:',
@@ -322,18 +322,18 @@ t.test('each mistake is reported at its place in the file', async (t) => {
       '        buckets: [b], region: westeurope, path_style: true, access_key_id: { env: S3_ID } }',
       '    - { name: l, type: local, path: files/data, projects: all, buckets: [l], endpoint: "https://x", account_key: { env: AZ_KEY } }'
     ], [
-      /:6:\d+ \/storage\/backends\/0\/containers: does not apply to a s3 backend/,
-      /:6:\d+ \/storage\/backends\/0\/account: does not apply to a s3 backend/,
-      /:6:\d+ \/storage\/backends\/0\/path: does not apply to a s3 backend/,
-      /:8:\d+ \/storage\/backends\/1\/session_token: does not apply to a gcs backend/,
-      /:8:\d+ \/storage\/backends\/1\/sas_token: does not apply to a gcs backend/,
-      /:10:\d+ \/storage\/backends\/2\/buckets: does not apply to a azure backend/,
-      /:10:\d+ \/storage\/backends\/2\/region: does not apply to a azure backend/,
-      /:10:\d+ \/storage\/backends\/2\/path_style: does not apply to a azure backend/,
-      /:10:\d+ \/storage\/backends\/2\/access_key_id: does not apply to a azure backend/,
-      /:11:\d+ \/storage\/backends\/3\/buckets: does not apply to a local backend/,
-      /:11:\d+ \/storage\/backends\/3\/endpoint: does not apply to a local backend/,
-      /:11:\d+ \/storage\/backends\/3\/account_key: does not apply to a local backend/
+      /:6:\d+ \/storage\/backends\/0\/containers: does not apply to type s3/,
+      /:6:\d+ \/storage\/backends\/0\/account: does not apply to type s3/,
+      /:6:\d+ \/storage\/backends\/0\/path: does not apply to type s3/,
+      /:8:\d+ \/storage\/backends\/1\/session_token: does not apply to type gcs/,
+      /:8:\d+ \/storage\/backends\/1\/sas_token: does not apply to type gcs/,
+      /:10:\d+ \/storage\/backends\/2\/buckets: does not apply to type azure/,
+      /:10:\d+ \/storage\/backends\/2\/region: does not apply to type azure/,
+      /:10:\d+ \/storage\/backends\/2\/path_style: does not apply to type azure/,
+      /:10:\d+ \/storage\/backends\/2\/access_key_id: does not apply to type azure/,
+      /:11:\d+ \/storage\/backends\/3\/buckets: does not apply to type local/,
+      /:11:\d+ \/storage\/backends\/3\/endpoint: does not apply to type local/,
+      /:11:\d+ \/storage\/backends\/3\/account_key: does not apply to type local/
     ]]
   ]
   const env = { ...ENV, SHORT: 'x'.repeat(31), BAD_KEY: 'not base64!', URL_KEY: 'ab-_cd==' }
