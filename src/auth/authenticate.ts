@@ -15,12 +15,14 @@ export interface Principal {
   projects: 'all' | readonly number[]
   /** The one `Authorization` value sent to Label Studio, or null to send none. */
   upstreamAuthorization: string | null
+  /** The names a binding of this user may be stored under: what `user disable` must reach. */
+  names: readonly string[]
   /** How the caller proved who they are: a gateway or Label Studio token, a session cookie, an access JWT. */
   via: 'token' | 'cookie' | 'jwt' | 'none'
 }
 
 export const ANONYMOUS: Principal = Object.freeze({
-  user: null, role: 'anonymous', tokenId: null, projects: [], upstreamAuthorization: null, via: 'none'
+  user: null, role: 'anonymous', tokenId: null, projects: [], names: [], upstreamAuthorization: null, via: 'none'
 })
 
 export interface AuthenticatorOptions {
@@ -70,6 +72,7 @@ export class Authenticator {
       tokenId: identity.token.id,
       // A token whose user has no binding (default_role) is bound to no project.
       projects: identity.user?.projects ?? [],
+      names: [identity.token.user],
       upstreamAuthorization: this.#upstreamAuthorization(identity, credential),
       via: 'token'
     }
@@ -103,6 +106,8 @@ export class Authenticator {
       role: binding?.role ?? this.#options.defaultRole,
       tokenId: null,
       projects: binding?.projects ?? [],
+      // Bindings are looked up by e-mail, then by Label Studio id.
+      names: [user.email, String(user.id)],
       upstreamAuthorization: jwt ? `Bearer ${credential.value}` : null,
       via: jwt ? 'jwt' : 'cookie'
     }

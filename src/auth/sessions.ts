@@ -3,7 +3,7 @@ import { storeCall, type IdentityStore } from '../identity/store.js'
 import { digestToken } from '../identity/records.js'
 import { LG_ERR_UPSTREAM_LOOKUP_FAILED, withDetail } from '../errors.js'
 import { mapUpstreamError } from '../proxy/upstream-errors.js'
-import { readLimited } from '../proxy/bodies.js'
+import { discard, readLimited } from '../proxy/bodies.js'
 import type { Credential } from './credentials.js'
 
 // Who is behind a browser session or a Label Studio access JWT: Label Studio says, answering
@@ -61,11 +61,11 @@ export class SessionIntrospector {
       throw mapUpstreamError(err)
     }
     if (response.statusCode === 401 || response.statusCode === 403) {
-      response.body.resume()
+      discard(response.body)
       return null
     }
     const raw = response.statusCode === 200 ? await readLimited(response.body, MAX_WHOAMI_BYTES) : null
-    if (response.statusCode !== 200) response.body.resume()
+    if (response.statusCode !== 200) discard(response.body)
     const user = raw === null ? null : parseUser(raw.toString('utf8'))
     if (user === null) {
       throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `whoami-status-${response.statusCode}`)

@@ -8,6 +8,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 export interface LinkClaims {
   /** The user the link was minted for. */
   user: string
+  /** The names the user's binding may be stored under: each is checked when the link is used. */
+  names: readonly string[]
+  /** The project whose task references the object; null for a caller who reaches every project. */
+  project: number | null
   /** The backend and the object's URI. */
   backend: string
   uri: string
@@ -24,8 +28,9 @@ const TOKEN = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{1,8000})\.([A-Za-z0-9_-]{4
 export const MAX_LINK_LENGTH = 8192
 
 export function mintLink (claims: LinkClaims, key: LinkKey): string {
-  const body = Buffer.from(JSON.stringify({ u: claims.user, b: claims.backend, r: claims.uri, e: claims.expires }))
-    .toString('base64url')
+  const body = Buffer.from(JSON.stringify({
+    u: claims.user, n: claims.names, p: claims.project, b: claims.backend, r: claims.uri, e: claims.expires
+  })).toString('base64url')
   return `${key.id}.${body}.${mac(key, body)}`
 }
 
@@ -45,16 +50,18 @@ export function verifyLink (
   const expected = Buffer.from(mac(key, body))
   const given = Buffer.from(signature)
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { problem: 'bad-signature' }
-  let value: { u?: unknown, b?: unknown, r?: unknown, e?: unknown } | null
+  let value: { u?: unknown, n?: unknown, p?: unknown, b?: unknown, r?: unknown, e?: unknown } | null
   try {
     value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as typeof value
   } catch {
     return { problem: 'malformed' }
   }
-  const { u, b, r, e } = value ?? {}
-  if (typeof u !== 'string' || typeof b !== 'string' || typeof r !== 'string' || typeof e !== 'number') {
+  const { u, n, p, b, r, e } = value ?? {}
+  if (typeof u !== 'string' || typeof b !== 'string' || typeof r !== 'string' || typeof e !== 'number' ||
+    !Array.isArray(n) || !n.every((name) => typeof name === 'string') ||
+    !(p === null || (typeof p === 'number' && Number.isSafeInteger(p)))) {
     return { problem: 'malformed' }
   }
   if (!Number.isSafeInteger(e) || e <= nowSeconds) return { problem: 'expired' }
-  return { claims: { user: u, backend: b, uri: r, expires: e } }
+  return { claims: { user: u, names: n as string[], project: p, backend: b, uri: r, expires: e } }
 }

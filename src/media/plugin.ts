@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import send from '@fastify/send'
 import { Agent } from 'undici'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig, StorageBackend } from '../config/types.js'
@@ -10,9 +9,10 @@ import type { ProjectResolver } from '../scope/resolve.js'
 import { enforceProjects, outsideError } from '../scope/enforce.js'
 import * as errors from '../errors.js'
 import { withDetail } from '../errors.js'
-import { explicitSuffix, fetchObject, inlineType, storageRequestHeaders, suffixLength } from './fetch.js'
-import { MAX_LINK_LENGTH, mintLink, verifyLink } from './links.js'
-import { isInside, realDirectory, resolveInside, sendPath } from './local.js'
+import { fetchObject } from './fetch.js'
+import { explicitSuffix, httpDate, preconditions, storageRequestHeaders, suffixLength } from './http.js'
+import { MAX_LINK_LENGTH, mintLink, verifyLink, type LinkClaims } from './links.js'
+import { answerFile, isInside, realDirectory, resolveInside, type OpenFile } from './local.js'
 import { signAzureRequest, signBucketRequest } from './sign.js'
 import { Subjects, type SubjectKind } from './subjects.js'
 import { decodeFileUri, parseStorageUri, type StorageUri } from './uri.js'
@@ -112,6 +112,17 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
       asked = performance.now()
       observed.statusCode = null
       const answer = await fetchObject(sign(backend, method, uri, headers), method, fetchOptions)
+      // The storage was sent the client's conditionals; not every store honours all of them.
+      const version = { etag: answer.headers.etag ?? null, lastModified: httpDate(answer.headers['last-modified']) }
+      const verdict = answer.statusCode === 304 ? null : preconditions(request.headers, version)
+      if (verdict !== null) {
+        // Its bytes are not wanted: the transfer is cut off, and undici's abort is expected.
+        answer.body?.on('error', () => {}).destroy()
+        if (verdict === 412) throw withDetail(new errors.LG_ERR_MEDIA_PRECONDITION_FAILED(), 'precondition')
+        const kept = ['cache-control', 'etag', 'last-modified'].filter((name) => answer.headers[name] !== undefined)
+        reply.code(304).headers(Object.fromEntries(kept.map((name) => [name, answer.headers[name]])))
+        return await reply.send()
+      }
       reply.code(answer.statusCode).headers(answer.headers)
       return await reply.send(answer.body ?? undefined)
     } catch (err) {
@@ -153,21 +164,26 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     }
     if (!subject.uris.has(uri.uri)) throw withDetail(new errors.LG_ERR_MEDIA_NOT_REFERENCED(), 'not-referenced')
     const link = query.getAll('signed_link')
-    if (link.length > 0) return mint(request, backend, uri, link)
+    if (link.length > 1 || (link.length === 1 && !['1', 'true', '0', 'false'].includes(link[0] ?? ''))) {
+      throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('signed_link takes true or false'), 'signed-link-value')
+    }
+    if (link[0] === '1' || link[0] === 'true') {
+      // A link of a caller bound to projects stays tied to the task's project (checked on use).
+      const bound = rule.projectsBound && projects !== 'all'
+      return mint(request, backend, uri, bound ? subject.project : null)
+    }
     return await deliver(request, reply, backend, uri)
   }
 
-  function mint (request: FastifyRequest, backend: RemoteBackend, uri: StorageUri, values: string[]) {
-    if (values.length !== 1 || !['1', 'true'].includes(values[0] ?? '')) {
-      throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('signed_link takes 1 or true'), 'signed-link-value')
-    }
+  function mint (request: FastifyRequest, backend: RemoteBackend, uri: StorageUri, project: number | null) {
     const key = storage.linkKeys[0]
     if (!backend.signedLinks || key === undefined) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('this storage gives no links'), 'links-off')
     }
     const expires = Math.floor((Date.now() + storage.linkTtlMs) / 1000)
-    const user = request.gate.principal?.user ?? ''
-    const token = mintLink({ user, backend: backend.name, uri: uri.uri, expires }, key)
+    const principal = request.gate.principal
+    const claims = { user: principal?.user ?? '', names: principal?.names ?? [], project, backend: backend.name }
+    const token = mintLink({ ...claims, uri: uri.uri, expires }, key)
     if (token.length > MAX_LINK_LENGTH) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('the file\'s name is too long for a link'), 'link-too-long')
     }
@@ -186,7 +202,13 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     const { claims } = verified
     // For the access line: whose link it is. The link itself is the credential; nothing goes to Label Studio.
     request.gate.principal = {
-      user: claims.user, role: null, tokenId: null, projects: [], upstreamAuthorization: null, via: 'none'
+      user: claims.user,
+      role: null,
+      tokenId: null,
+      projects: [],
+      names: claims.names,
+      upstreamAuthorization: null,
+      via: 'none'
     }
     const backend = remote.find((b) => b.name === claims.backend)
     const uri = parseStorageUri(claims.uri)
@@ -195,11 +217,22 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     if (backend === undefined || !backend.signedLinks || uri === null || backendFor(uri) !== backend) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('its storage gives no links'), 'link-backend')
     }
-    const user = await storeCall(() => options.store.getUser(claims.user), 'link-user')
-    if (user?.disabled === true) {
+    await checkLinkUser(claims)
+    return await deliver(request, reply, backend, uri)
+  }
+
+  /** The user of a link must not be disabled under any name, and must still reach the link's project. */
+  async function checkLinkUser (claims: LinkClaims): Promise<void> {
+    const bindings = await storeCall(async () => await Promise.all(claims.names.map(async (name) =>
+      await options.store.getUser(name))), 'link-user')
+    if (bindings.some((b) => b?.disabled === true)) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('its user is disabled'), 'link-user-disabled')
     }
-    return await deliver(request, reply, backend, uri)
+    if (claims.project === null) return
+    const binding = bindings.find((b) => b !== null) ?? null
+    if (binding === null || (binding.projects !== 'all' && !binding.projects.includes(claims.project))) {
+      throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('its user no longer reaches the project'), 'link-project')
+    }
   }
 
   async function localRoute (request: FastifyRequest, reply: FastifyReply) {
@@ -217,9 +250,8 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
       if (dir !== null && reaches(backend.projects, projects)) folders.push({ name: backend.name, dir })
     }
     const file = await resolveInside(storage.localFilesRoot, values[0] ?? '', folders.map((f) => f.dir))
-    const folder = folders.find((f) => isInside(f.dir, file))
-    gate.media.backend = folder?.name ?? null
-    return await sendFile(request, reply, folder?.dir ?? storage.localFilesRoot, file)
+    gate.media.backend = folders.find((f) => isInside(f.dir, file.path))?.name ?? null
+    return await sendFile(request, reply, file)
   }
 
   async function uploadRoute (request: FastifyRequest, reply: FastifyReply, root: string) {
@@ -231,8 +263,7 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     const id = wholeNumber(project)
     gate.media = { via: 'upload', backend: null, id, how: null, storage: null }
     const dir = `${root}/${id}`
-    const real = await resolveInside(dir, file ?? '')
-    return await sendFile(request, reply, (await realDirectory(dir)) ?? dir, real)
+    return await sendFile(request, reply, await resolveInside(dir, file ?? ''))
   }
 
   const resolvers: Array<[SubjectKind, string]> = [['task', 'tasks'], ['project', 'projects']]
@@ -262,28 +293,17 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
   app.route({ method: ['GET', 'HEAD'], url: '/-/media/:token', config: { internal: true }, handler: linkRoute })
 }
 
-/** Sends a local file with HTTP's range and conditional handling, and the media headers. */
-async function sendFile (request: FastifyRequest, reply: FastifyReply, root: string, real: string) {
-  const result = await send(request.raw, sendPath(root, real), {
-    root, dotfiles: 'allow', index: false, cacheControl: false, acceptRanges: true, etag: true, lastModified: true
-  })
-  const sent = Object.fromEntries(Object.entries(result.headers)
-    .map(([name, value]) => [name.toLowerCase(), String(value)]))
-  if (result.type !== 'file') {
-    result.stream.resume()
-    if (result.statusCode === 416) {
-      const range = sent['content-range']
-      if (range !== undefined) reply.header('content-range', range)
-      throw withDetail(new errors.LG_ERR_MEDIA_RANGE_NOT_SATISFIABLE(), 'local-range')
-    }
-    if (result.statusCode === 412) throw withDetail(new errors.LG_ERR_MEDIA_PRECONDITION_FAILED(), 'local-precondition')
-    throw withDetail(new errors.LG_ERR_MEDIA_NOT_FOUND(), `local-send-${result.statusCode}`)
+/** Sends an opened local file with HTTP's ranges and conditionals, and the media headers. */
+async function sendFile (request: FastifyRequest, reply: FastifyReply, file: OpenFile) {
+  try {
+    const answer = await answerFile(file, request.headers, request.method === 'HEAD' ? 'HEAD' : 'GET')
+    reply.code(answer.statusCode).headers(answer.headers)
+    return await reply.send(answer.body ?? undefined)
+  } catch (err) {
+    const range = (err as { contentRange?: string }).contentRange
+    if (range !== undefined) reply.header('content-range', range)
+    throw err
   }
-  const headers: Record<string, string> = { ...sent, 'cache-control': 'private, no-cache' }
-  const type = headers['content-type']
-  if (type !== undefined && !inlineType(type)) headers['content-disposition'] = 'attachment'
-  reply.code(result.statusCode).headers(headers)
-  return await reply.send(result.stream)
 }
 
 function serves (backend: StorageBackend, project: number): boolean {

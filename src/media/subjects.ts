@@ -55,8 +55,8 @@ export class Subjects {
     }
     let uris: Set<string>
     try {
-      // A task's files are in its data; a project's, anywhere in it (its labelling configuration).
-      uris = collectReferences(kind === 'task' ? answer.data : answer)
+      // A task's files are in its data; a project's, in its labelling configuration and instructions.
+      uris = collectReferences(kind === 'task' ? answer.data : [answer.label_config, answer.expert_instruction])
     } catch (err) {
       if (!(err instanceof TooManyReferences)) throw err
       throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${kind}-media-too-many-references`)

@@ -18,6 +18,15 @@ import type { CompiledRule } from '../policy/compile.js'
  * Reads a whole stream, or returns null as soon as it passes `limit` bytes. The rest is then read
  * and discarded, so that the client can still read the refusal instead of a reset connection.
  */
+/**
+ * Drops an answer's body that is not wanted. Its bytes are read and thrown away (so that the
+ * connection can be reused), and a failure while they drain, a timeout included, changes nothing:
+ * a bare resume() would leave such an error unhandled, and an unhandled stream error ends the process.
+ */
+export function discard (body: { dump: () => Promise<void> }): void {
+  body.dump().catch(() => {})
+}
+
 export async function readLimited (stream: Readable, limit: number): Promise<Buffer | null> {
   const chunks: Buffer[] = []
   let size = 0

@@ -1,7 +1,7 @@
 import { request as undiciRequest, type Dispatcher } from 'undici'
 import { storeCall, type IdentityStore } from '../identity/store.js'
 import type { ProjectKind } from '../policy/scope.js'
-import { readLimited } from '../proxy/bodies.js'
+import { discard, readLimited } from '../proxy/bodies.js'
 import { mapUpstreamError } from '../proxy/upstream-errors.js'
 import { LG_ERR_UPSTREAM_LOOKUP_FAILED, withDetail } from '../errors.js'
 
@@ -123,11 +123,11 @@ export async function lookupObject (
   }
   const status = response.statusCode
   if (status === 401 || status === 403 || status === 404) {
-    response.body.resume()
+    discard(response.body)
     return null
   }
   if (status !== 200) {
-    response.body.resume()
+    discard(response.body)
     throw withDetail(new LG_ERR_UPSTREAM_LOOKUP_FAILED(), `lookup-${label}-status-${status}`)
   }
   let raw: Buffer | null

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -120,4 +122,32 @@ t.test('uploads are served from uploads_root, inside the project\'s folder', asy
 t.test('without a credential, nothing is read', async (t) => {
   t.equal((await call(local('datasets/p3/sub/img 1.png'))).status, 401)
   t.equal((await call('/data/upload/3/upload.png')).status, 401)
+})
+
+t.test('a path swapped for a link between the check and the open is not followed', async (t) => {
+  // Whoever can write into a served folder swaps race.png between a regular file and a link to a
+  // file outside the root, as fast as it can, while the annotator asks for it.
+  const target = join(files, 'datasets/p3/race.png')
+  writeFileSync(target, 'INSIDE')
+  const swapper = spawn(process.execPath, ['-e', `
+    const fs = require('fs'); const p = ${JSON.stringify(target)}; const f = p + '.f', l = p + '.l'
+    const end = Date.now() + 4000
+    while (Date.now() < end) {
+      try { fs.writeFileSync(f, 'INSIDE'); fs.renameSync(f, p); fs.symlinkSync(${JSON.stringify(join(dir, 'outside.txt'))}, l); fs.renameSync(l, p) } catch {}
+    }`], { stdio: 'ignore' })
+  const exited = once(swapper, 'exit')
+  let served = 0
+  let leaked = 0
+  const deadline = Date.now() + 3000
+  while (Date.now() < deadline) {
+    const answers = await Promise.all(Array.from({ length: 10 }, async () => await call(local('datasets/p3/race.png'), AUTH)))
+    for (const res of answers) {
+      if (res.status === 200) served++
+      if (res.raw.toString().includes('outside')) leaked++
+    }
+  }
+  swapper.kill()
+  await exited
+  t.ok(served > 0, `served ${served} times while it was a regular file`)
+  t.equal(leaked, 0, 'never the file outside the root')
 })

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process'
 import { createHmac } from 'node:crypto'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { IncomingHttpHeaders } from 'node:http'
 import t from 'tap'
-import { explicitSuffix, inlineType, storageRequestHeaders, suffixLength } from '../../src/media/fetch.js'
-import { mintLink, verifyLink, type LinkClaims, type LinkKey } from '../../src/media/links.js'
+import { byteRange, explicitSuffix, inlineType, preconditions, storageRequestHeaders, suffixLength } from '../../src/media/http.js'
+import { MAX_LINK_LENGTH, mintLink, verifyLink, type LinkClaims, type LinkKey } from '../../src/media/links.js'
 import { isInside, resolveInside } from '../../src/media/local.js'
 import { encodeFileUri } from '../../src/media/uri.js'
 import { tempDir } from '../support/tmp.js'
@@ -72,7 +73,12 @@ t.test('nothing else of the client\'s request reaches a storage', async (t) => {
     'x-forwarded-for': '1.2.3.4',
     range: 'bytes=0-1',
     'if-none-match': '"a"'
-  }), { range: 'bytes=0-1', 'if-none-match': '"a"' })
+  }), {
+    range: 'bytes=0-1',
+    'if-none-match': '"a"',
+    'if-match': '"a"',
+    'if-unmodified-since': 'Wed, 21 Oct 2015 07:28:00 GMT'
+  }, 'the conditionals are passed on; credentials, cookies, codings and forwarding headers are not')
 })
 
 t.test('suffixLength reads only a suffix range', async (t) => {
@@ -130,7 +136,9 @@ t.test('inlineType: media and plain data inline; pages, scripts and markup as at
 const OLD: LinkKey = { id: 'k2024', secret: Buffer.from('o'.repeat(32)) }
 const NEW: LinkKey = { id: 'k2025', secret: Buffer.from('n'.repeat(32)) }
 const NOW = 1_700_000_000
-const CLAIMS: LinkClaims = { user: 'annotator@example.com', backend: 'images', uri: 's3://labelling/images/cat 1.png', expires: NOW + 300 }
+const CLAIMS: LinkClaims = {
+  user: 'annotator@example.com', names: ['annotator@example.com', '7'], project: 3, backend: 'images', uri: 's3://labelling/images/cat 1.png', expires: NOW + 300
+}
 
 /** A token signed as links are, with any body: for bodies mintLink would never write. */
 function signedToken (key: LinkKey, body: string): string {
@@ -148,15 +156,18 @@ t.test('a minted link verifies to its claims', async (t) => {
     { ...CLAIMS, uri: 'azure-blob://c1/😀/ü.png' },
     { ...CLAIMS, uri: `s3://bucket/${'k'.repeat(1024)}` }
   ]) t.same(verifyLink(mintLink(claims, NEW), [NEW], NOW), { claims })
-  t.same(verifyLink(signedToken(NEW, bodyOf({ u: 'a', b: 'b', r: 'c', e: NOW + 1, extra: 1 })), [NEW], NOW),
-    { claims: { user: 'a', backend: 'b', uri: 'c', expires: NOW + 1 } }, 'unknown fields are ignored')
+  t.same(verifyLink(signedToken(NEW, bodyOf({ u: 'a', n: ['a'], p: null, b: 'b', r: 'c', e: NOW + 1, extra: 1 })), [NEW], NOW),
+    { claims: { user: 'a', names: ['a'], project: null, backend: 'b', uri: 'c', expires: NOW + 1 } }, 'unknown fields are ignored')
 })
 
 t.test('a link for an S3 or GCS object of the longest key fits the route\'s path parameter', async (t) => {
-  // S3 and GCS keys are at most 1,024 bytes; the gateway's router takes path parameters of up to
-  // 2,048 characters (maxParamLength in src/app.ts).
-  const token = mintLink({ ...CLAIMS, uri: `s3://${'b'.repeat(63)}/${'é'.repeat(512)}` }, NEW)
-  t.ok(token.length <= 2048, `${token.length} characters`)
+  // S3 and GCS keys are at most 1,024 bytes and Azure blob names 1,024 characters; the gateway's
+  // router takes path parameters of up to 8,192 characters (maxParamLength in src/app.ts).
+  for (const uri of [`s3://${'b'.repeat(63)}/${'é'.repeat(512)}`, `azure-blob://${'c'.repeat(63)}/${'日'.repeat(1024)}`]) {
+    const token = mintLink({ ...CLAIMS, uri }, NEW)
+    t.ok(token.length <= MAX_LINK_LENGTH, `${token.length} characters`)
+    t.same(verifyLink(token, [NEW], NOW), { claims: { ...CLAIMS, uri } })
+  }
 })
 
 t.test('keys rotate: any key of the ring verifies, an unknown key id does not', async (t) => {
@@ -199,7 +210,7 @@ t.test('an expired link is refused', async (t) => {
   t.same(verifyLink(mintLink({ ...CLAIMS, expires: 0 }, NEW), [NEW], NOW), { problem: 'expired' })
   t.same(verifyLink(mintLink({ ...CLAIMS, expires: -1 }, NEW), [NEW], NOW), { problem: 'expired' })
   for (const e of [NOW + 0.5, 2 ** 53, 1e300]) {
-    t.same(verifyLink(signedToken(NEW, bodyOf({ u: 'a', b: 'b', r: 'c', e })), [NEW], NOW), { problem: 'expired' }, `e: ${e}`)
+    t.same(verifyLink(signedToken(NEW, bodyOf({ u: 'a', n: [], p: null, b: 'b', r: 'c', e })), [NEW], NOW), { problem: 'expired' }, `e: ${e}`)
   }
 })
 
@@ -233,7 +244,10 @@ t.test('a malformed link is refused', async (t) => {
     [bodyOf({ u: 'a', b: 'b', r: 'c', e: String(NOW + 60) }), 'an expiry that is a string'],
     [bodyOf({ u: 1, b: 'b', r: 'c', e: NOW + 60 }), 'a user that is a number'],
     [bodyOf({ u: 'a', r: 'c', e: NOW + 60 }), 'no backend'],
-    [bodyOf({ u: 'a', b: 'b', r: null, e: NOW + 60 }), 'a null URI']
+    [bodyOf({ u: 'a', b: 'b', r: null, e: NOW + 60 }), 'a null URI'],
+    [bodyOf({ u: 'a', b: 'b', r: 'c', e: NOW + 60 }), 'no names'],
+    [bodyOf({ u: 'a', n: ['a', 1], p: null, b: 'b', r: 'c', e: NOW + 60 }), 'a name that is a number'],
+    [bodyOf({ u: 'a', n: ['a'], p: '3', b: 'b', r: 'c', e: NOW + 60 }), 'a project that is a string']
   ]
   for (const [b, why] of bodies) t.same(verifyLink(signedToken(NEW, b), [NEW], NOW), { problem: 'malformed' }, why)
   t.same(verifyLink(`${id}.${Buffer.from('not json').toString('base64url')}.${signature}`, [NEW], NOW),
@@ -249,6 +263,13 @@ t.test('a link names its object exactly as the resolver named it', async (t) => 
 })
 
 // ---- local files
+
+/** The path of the file resolveInside opens; the file is closed again. */
+async function openedPath (root: string, name: string): Promise<string> {
+  const file = await resolveInside(root, name)
+  await file.handle.close()
+  return file.path
+}
 
 interface Coded { code?: string, statusCode?: number, detail?: string }
 
@@ -298,8 +319,8 @@ t.test('resolveInside keeps a name inside its root', async (t) => {
     ['relative-link.png', 'sub/b.png'],
     ['dir-inside/b.png', 'sub/b.png']
   ]
-  for (const [name, real] of inside) t.equal(await resolveInside(root, name), join(root, real), name)
-  t.equal(await resolveInside(join(base, 'root-link'), 'a.png'), join(root, 'a.png'), 'a root that is itself a link')
+  for (const [name, real] of inside) t.equal(await openedPath(root, name), join(root, real), name)
+  t.equal(await openedPath(join(base, 'root-link'), 'a.png'), join(root, 'a.png'), 'a root that is itself a link')
 
   const outside = ['../top.txt', '../outside/secret.txt', 'sub/../../top.txt', '../../../../../../etc/passwd',
     '../root-sibling/x.png', 'link-outside.txt', 'relative-outside.txt', 'dir-outside/secret.txt']
@@ -344,4 +365,59 @@ t.test('isInside compares whole path segments', async (t) => {
   t.notOk(isInside('/srv/root', '/srv/rootx'))
   t.notOk(isInside('/srv/root', '/srv'))
   t.notOk(isInside('/srv/root', '/other'))
+})
+
+t.test('preconditions follow RFC 9110 13.2.2 for a GET of an existing object', async (t) => {
+  const version = { etag: '"v1"', lastModified: Date.parse('Wed, 02 Dec 2026 10:00:00 GMT') }
+  const cases: Array<[IncomingHttpHeaders, 304 | 412 | null, string]> = [
+    [{}, null, 'no conditional'],
+    [{ 'if-match': '"v1"' }, null, 'If-Match of this version'],
+    [{ 'if-match': '"v0", "v1"' }, null, 'If-Match listing it'],
+    [{ 'if-match': '"v0"' }, 412, 'If-Match of another version'],
+    [{ 'if-match': 'W/"v1"' }, 412, 'If-Match compares strongly'],
+    [{ 'if-match': '*' }, null, 'If-Match: * of an object that exists'],
+    [{ 'if-match': 'garbage' }, 412, 'an If-Match that names no tag'],
+    [{ 'if-unmodified-since': 'Tue, 01 Dec 2026 10:00:00 GMT' }, 412, 'changed since'],
+    [{ 'if-unmodified-since': 'Wed, 02 Dec 2026 10:00:00 GMT' }, null, 'not changed since'],
+    [{ 'if-unmodified-since': '3000' }, null, 'a date that is not an HTTP-date is ignored'],
+    [{ 'if-match': '"v1"', 'if-unmodified-since': 'Tue, 01 Dec 2026 10:00:00 GMT' }, null, 'If-Match decides over If-Unmodified-Since'],
+    [{ 'if-none-match': '"v1"' }, 304, 'If-None-Match of this version'],
+    [{ 'if-none-match': 'W/"v1"' }, 304, 'If-None-Match compares weakly'],
+    [{ 'if-none-match': '*' }, 304, 'If-None-Match: * of an object that exists'],
+    [{ 'if-none-match': '"v0"' }, null, 'If-None-Match of another version'],
+    [{ 'if-none-match': '"v0"', 'if-modified-since': 'Thu, 03 Dec 2026 10:00:00 GMT' }, null, 'If-None-Match decides over If-Modified-Since'],
+    [{ 'if-modified-since': 'Thu, 03 Dec 2026 10:00:00 GMT' }, 304, 'not modified since'],
+    [{ 'if-modified-since': 'Tue, 01 Dec 2026 10:00:00 GMT' }, null, 'modified since'],
+    [{ 'if-modified-since': '3000' }, null, 'an If-Modified-Since that is not an HTTP-date is ignored'],
+    [{ 'if-match': '"v0"', 'if-none-match': '"v1"' }, 412, 'a failed If-Match wins over a matched If-None-Match']
+  ]
+  for (const [headers, expected, why] of cases) t.equal(preconditions(headers, version), expected, why)
+  t.equal(preconditions({ 'if-match': '"v1"' }, { etag: 'W/"v1"', lastModified: null }), 412, 'a weak tag never passes If-Match')
+  t.equal(preconditions({ 'if-modified-since': 'Thu, 03 Dec 2026 10:00:00 GMT' }, { etag: null, lastModified: null }), null,
+    'no date known: sent')
+})
+
+t.test('byteRange reads one range against the file\'s size', async (t) => {
+  const cases: Array<[IncomingHttpHeaders, ReturnType<typeof byteRange>, string]> = [
+    [{}, null, 'none'],
+    [{ range: 'bytes=0-9' }, { start: 0, end: 9 }, 'first ten'],
+    [{ range: 'bytes=90-200' }, { start: 90, end: 99 }, 'an end past the size is cut'],
+    [{ range: 'bytes=95-' }, { start: 95, end: 99 }, 'open-ended'],
+    [{ range: 'bytes=-10' }, { start: 90, end: 99 }, 'suffix'],
+    [{ range: 'bytes=-500' }, { start: 0, end: 99 }, 'a suffix longer than the file'],
+    [{ range: 'bytes=-0' }, 'unsatisfiable', 'an empty suffix'],
+    [{ range: 'bytes=100-' }, 'unsatisfiable', 'starting at the size'],
+    [{ range: 'bytes=5-2' }, null, 'backwards: ignored'],
+    [{ range: 'bytes=0-1,5-6' }, null, 'several: the whole file'],
+    [{ range: 'items=0-1' }, null, 'another unit'],
+    [{ range: 'bytes=0-9', 'if-range': '"v1"' }, null, 'under If-Range: the whole file']
+  ]
+  for (const [headers, expected, why] of cases) t.same(byteRange(headers, 100), expected, why)
+  t.equal(byteRange({ range: 'bytes=-5' }, 0), 'unsatisfiable', 'any range of an empty file')
+})
+
+t.test('a local file that is a FIFO is not waited on', async (t) => {
+  const root = tempDir(t)
+  execFileSync('mkfifo', [join(root, 'pipe')])
+  t.match(await refusal(resolveInside(root, 'pipe')), { code: 'LG_ERR_MEDIA_NOT_FOUND', detail: 'local-not-a-file' })
 })
