@@ -148,7 +148,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     store: deps.store,
     resolver,
     upstreamAgent: agent,
-    metrics
+    metrics,
+    policies: deps.policies,
+    defaultRole: config.identity.defaultRole
   })
   await app.register(proxyPlugin, {
     agent,

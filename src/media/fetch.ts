@@ -12,9 +12,9 @@ import { discard } from '../proxy/bodies.js'
 // gateway's errors, without the storage's body or address.
 
 export interface StorageAnswer {
-  statusCode: 200 | 206 | 304
+  statusCode: 200 | 206
   headers: Record<string, string>
-  /** The object's bytes, or null for a 304 and a HEAD. */
+  /** The object's bytes, or null for a HEAD. */
   body: Readable | null
 }
 
@@ -43,19 +43,15 @@ export async function fetchObject (
   }
   const status = response.statusCode
   options.onStatus(status)
-  if (status === 200 || status === 206 || status === 304) {
-    const headers = clientHeaders(response.headers, status)
-    // A 304 names the representation it confirms; some stores leave it out. With one tag asked
-    // about, that tag is the one that matched.
-    const asked = signed.headers['if-none-match']
-    if (status === 304 && headers.etag === undefined && asked !== undefined && !asked.includes(',')) {
-      headers.etag = asked
-    }
-    if (status === 304 || method === 'HEAD') {
+  // The gateway sends no conditional of the client's, so a 304 is not an answer it can use; a
+  // 206 must say which bytes it carries.
+  const headers = status === 200 || status === 206 ? clientHeaders(response.headers, status) : null
+  if (headers !== null && (status === 200 || headers['content-range'] !== undefined)) {
+    if (method === 'HEAD') {
       discard(response.body)
-      return { statusCode: status, headers, body: null }
+      return { statusCode: status as 200 | 206, headers, body: null }
     }
-    return { statusCode: status, headers, body: response.body }
+    return { statusCode: status as 200 | 206, headers, body: response.body }
   }
   // The storage's body may name the bucket, the key or the account: it is never passed on.
   discard(response.body)

@@ -40,26 +40,14 @@ export function single (value: string | string[] | undefined): string | null {
 }
 
 /**
- * The request headers passed to a storage. A Range that is not one well-formed range is left out
- * (HTTP lets a server ignore it and send the whole object); so is a Range with If-Range, whose
- * validator the gateway would have to compare itself. "*" is not sent as If-None-Match (Azure
- * refuses it on a read): preconditions() answers it. A date that is not an HTTP-date is ignored.
+ * The request headers passed to a storage: only a Range that is one well-formed range, and not
+ * under If-Range (HTTP lets a server ignore it and send the whole object). Conditionals are not
+ * passed on: stores honour them in different ways (one answers 304 on a date beside a tag that
+ * does not match), so the gateway evaluates them itself on the storage's answer (preconditions()).
  */
 export function storageRequestHeaders (headers: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {}
   const range = single(headers.range)
-  if (range !== null && headers['if-range'] === undefined && validRange(range)) out.range = range
-  const noneMatch = single(headers['if-none-match'])?.trim() ?? null
-  if (noneMatch !== null && noneMatch !== '*' && noneMatch.length <= 1024 && ETAG_LIST.test(noneMatch)) {
-    out['if-none-match'] = noneMatch
-  }
-  const match = single(headers['if-match'])?.trim() ?? null
-  if (match !== null && match !== '*' && match.length <= 1024 && ETAG_LIST.test(match)) out['if-match'] = match
-  for (const name of ['if-modified-since', 'if-unmodified-since']) {
-    const date = httpDate(single(headers[name]))
-    if (date !== null) out[name] = new Date(date).toUTCString()
-  }
-  return out
+  return range !== null && headers['if-range'] === undefined && validRange(range) ? { range } : {}
 }
 
 /**
@@ -166,14 +154,20 @@ export function clientHeaders (from: IncomingHttpHeaders, status: number): Recor
   const length = first(from['content-length'])
   if (length !== undefined && /^[0-9]{1,15}$/.test(length)) out['content-length'] = length
   const range = first(from['content-range'])
-  if (status === 206 && range !== undefined && /^bytes [0-9]{1,15}-[0-9]{1,15}\/(?:[0-9]{1,15}|\*)$/.test(range)) {
-    out['content-range'] = range
-  }
+  if (status === 206 && range !== undefined && validContentRange(range)) out['content-range'] = range
   // An object stored compressed is sent as stored; without its coding the client could not read it.
   const coding = first(from['content-encoding'])?.trim().toLowerCase()
   if (coding !== undefined && CODINGS.test(coding)) out['content-encoding'] = coding
   Object.assign(out, typeHeaders(first(from['content-type'])))
   return out
+}
+
+/** A Content-Range of a 206: one range, first byte not after the last, inside the stated length. */
+export function validContentRange (value: string): boolean {
+  const match = /^bytes ([0-9]{1,15})-([0-9]{1,15})\/([0-9]{1,15}|\*)$/.exec(value)
+  if (match === null) return false
+  const [, first, last, size] = match as unknown as [string, string, string, string]
+  return Number(first) <= Number(last) && (size === '*' || Number(last) < Number(size))
 }
 
 /** Content-Type (application/octet-stream when missing or malformed), and attachment for page types. */

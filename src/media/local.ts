@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { open, readlink, realpath, type FileHandle } from 'node:fs/promises'
 import type { IncomingHttpHeaders } from 'node:http'
 import { join, sep } from 'node:path'
-import type { Readable } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import mime from 'mime'
 import * as errors from '../errors.js'
 import { withDetail } from '../errors.js'
@@ -131,7 +131,29 @@ export async function answerFile (
     if (method !== 'HEAD') await file.handle.close()
     return { statusCode, headers: out, body: null }
   }
-  return { statusCode, headers: out, body: file.handle.createReadStream({ start, end, autoClose: true }) }
+  const bytes = file.handle.createReadStream({ start, end, autoClose: true })
+  return { statusCode, headers: out, body: bytes.pipe(exactly(end - start + 1, bytes)) }
+}
+
+/**
+ * Passes `length` bytes on, and fails if fewer come (the file shrank while it was sent): the
+ * response is then cut off at once instead of leaving the client waiting on a short body.
+ */
+function exactly (length: number, source: Readable): Transform {
+  let seen = 0
+  const check = new Transform({
+    transform (chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      done(null, chunk)
+    },
+    flush (done) {
+      done(seen === length ? null : new Error(`the file shrank: ${seen} of ${length} bytes`))
+    }
+  })
+  // A reader that fails (or is destroyed) takes the check down with it, and the other way round.
+  source.on('error', (err) => check.destroy(err))
+  check.on('close', () => source.destroy())
+  return check
 }
 
 export function isInside (root: string, path: string): boolean {

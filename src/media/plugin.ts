@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayConfig, StorageBackend } from '../config/types.js'
 import type { IdentityStore } from '../identity/store.js'
 import type { GatewayMetrics } from '../metrics.js'
+import type { PolicySet } from '../policy/compile.js'
 import { storeCall } from '../identity/store.js'
 import type { ProjectResolver } from '../scope/resolve.js'
 import { enforceProjects, outsideError } from '../scope/enforce.js'
@@ -32,6 +33,9 @@ export interface MediaOptions {
   /** The connection pool to Label Studio, for reading tasks. */
   upstreamAgent: Agent
   metrics: GatewayMetrics
+  /** The roles, for the role a link's user has when the link is used. */
+  policies: () => PolicySet
+  defaultRole: string | null
 }
 
 type RemoteBackend = Exclude<StorageBackend, { type: 'local' }>
@@ -94,6 +98,7 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
       }
     }
     try {
+      let expected: string | null = null
       const suffix = suffixLength(headers.range)
       if (suffix !== null) {
         const head = await fetchObject(sign(backend, 'HEAD', uri, {}), 'HEAD', fetchOptions)
@@ -107,14 +112,20 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
         if (range === undefined) delete headers.range
         else headers.range = range
         // The object must not change between the two requests: the range was computed for this one.
-        if (head.headers.etag !== undefined) headers['if-match'] = head.headers.etag
+        expected = head.headers.etag ?? null
+        if (expected !== null) headers['if-match'] = expected
       }
       asked = performance.now()
       observed.statusCode = null
       const answer = await fetchObject(sign(backend, method, uri, headers), method, fetchOptions)
-      // The storage was sent the client's conditionals; not every store honours all of them.
+      // Not every store honours If-Match: a suffix range read from another version is refused here.
+      if (expected !== null && answer.headers.etag !== expected) {
+        answer.body?.on('error', () => {}).destroy()
+        throw withDetail(new errors.LG_ERR_MEDIA_PRECONDITION_FAILED(), 'changed-during-suffix-range')
+      }
+      // The client's conditionals, evaluated on the version the storage sent (see storageRequestHeaders).
       const version = { etag: answer.headers.etag ?? null, lastModified: httpDate(answer.headers['last-modified']) }
-      const verdict = answer.statusCode === 304 ? null : preconditions(request.headers, version)
+      const verdict = preconditions(request.headers, version)
       if (verdict !== null) {
         // Its bytes are not wanted: the transfer is cut off, and undici's abort is expected.
         answer.body?.on('error', () => {}).destroy()
@@ -167,15 +178,12 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     if (link.length > 1 || (link.length === 1 && !['1', 'true', '0', 'false'].includes(link[0] ?? ''))) {
       throw withDetail(new errors.LG_ERR_MEDIA_BAD_URI('signed_link takes true or false'), 'signed-link-value')
     }
-    if (link[0] === '1' || link[0] === 'true') {
-      // A link of a caller bound to projects stays tied to the task's project (checked on use).
-      const bound = rule.projectsBound && projects !== 'all'
-      return mint(request, backend, uri, bound ? subject.project : null)
-    }
+    // A link stays tied to the task's project: its user and its backend must still reach it when used.
+    if (link[0] === '1' || link[0] === 'true') return mint(request, backend, uri, subject.project)
     return await deliver(request, reply, backend, uri)
   }
 
-  function mint (request: FastifyRequest, backend: RemoteBackend, uri: StorageUri, project: number | null) {
+  function mint (request: FastifyRequest, backend: RemoteBackend, uri: StorageUri, project: number) {
     const key = storage.linkKeys[0]
     if (!backend.signedLinks || key === undefined) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('this storage gives no links'), 'links-off')
@@ -214,7 +222,8 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     const uri = parseStorageUri(claims.uri)
     request.gate.media = { via: 'link', backend: backend?.name ?? null, id: null, how: null, storage: null }
     // A key that signed this link may outlive the backend's links being turned off, or the bucket moving.
-    if (backend === undefined || !backend.signedLinks || uri === null || backendFor(uri) !== backend) {
+    if (backend === undefined || !backend.signedLinks || uri === null || backendFor(uri) !== backend ||
+      claims.project === null || !serves(backend, claims.project)) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('its storage gives no links'), 'link-backend')
     }
     await checkLinkUser(claims)
@@ -228,9 +237,14 @@ async function media (app: FastifyInstance, options: MediaOptions): Promise<void
     if (bindings.some((b) => b?.disabled === true)) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('its user is disabled'), 'link-user-disabled')
     }
-    if (claims.project === null) return
+    // The role the user has now, as authentication would give it: bound roles must still reach the project.
     const binding = bindings.find((b) => b !== null) ?? null
-    if (binding === null || (binding.projects !== 'all' && !binding.projects.includes(claims.project))) {
+    const role = binding?.role ?? options.defaultRole
+    const compiled = role === null ? undefined : options.policies().roles.get(role)
+    const projects = binding?.projects ?? []
+    const reaches = compiled !== undefined && (compiled.projects === 'all' || projects === 'all' ||
+      (claims.project !== null && projects.includes(claims.project)))
+    if (!reaches) {
       throw withDetail(new errors.LG_ERR_MEDIA_LINK_INVALID('its user no longer reaches the project'), 'link-project')
     }
   }

@@ -4,7 +4,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { IncomingHttpHeaders } from 'node:http'
 import t from 'tap'
-import { byteRange, explicitSuffix, inlineType, preconditions, storageRequestHeaders, suffixLength } from '../../src/media/http.js'
+import { byteRange, explicitSuffix, httpDate, inlineType, preconditions, storageRequestHeaders, suffixLength } from '../../src/media/http.js'
 import { MAX_LINK_LENGTH, mintLink, verifyLink, type LinkClaims, type LinkKey } from '../../src/media/links.js'
 import { isInside, resolveInside } from '../../src/media/local.js'
 import { encodeFileUri } from '../../src/media/uri.js'
@@ -28,27 +28,37 @@ t.test('Range: one well-formed range is passed on; anything else is left out', a
   t.same(storageRequestHeaders({ range: ['bytes=0-1', 'bytes=2-3'] } as unknown as IncomingHttpHeaders), {}, 'two Range headers')
 })
 
-t.test('If-None-Match: tags and lists are passed on, "*" and malformed values are not', async (t) => {
-  const passed = ['"abc"', 'W/"abc"', '"a", "b"', '"a",W/"b" ,  "c"', '""', '"0x8D4BCC2E4835CD0"', '"!#$%&()*+,-./:;<=>?@[]^_`{|}~"']
-  for (const value of passed) t.same(storageRequestHeaders({ 'if-none-match': value }), { 'if-none-match': value }, value)
-  t.same(storageRequestHeaders({ 'if-none-match': '  "a"  ' }), { 'if-none-match': '"a"' }, 'trimmed')
-  const dropped = ['*', ' * ', 'abc', '"a', 'a"', 'w/"a"', 'W/ "a"', '"a" "b"', '"a",', ',"a"', '"a"b"', '"a\\"b"', '"a b"',
-    '"a"\r\nx: y', '"\u00e9"', `"${'x'.repeat(1030)}"`, '*, "a"']
-  for (const value of dropped) t.same(storageRequestHeaders({ 'if-none-match': value }), {}, JSON.stringify(value))
+t.test('conditionals are not passed to a storage: the gateway evaluates them itself', async (t) => {
+  const conditionals: IncomingHttpHeaders[] = [
+    { 'if-none-match': '"abc"' }, { 'if-none-match': 'W/"a", "b"' }, { 'if-none-match': '*' }, { 'if-match': '"a"' },
+    { 'if-modified-since': 'Wed, 21 Oct 2015 07:28:00 GMT' }, { 'if-unmodified-since': 'Wed, 21 Oct 2015 07:28:00 GMT' }
+  ]
+  for (const headers of conditionals) t.same(storageRequestHeaders(headers), {}, JSON.stringify(headers))
+  t.same(storageRequestHeaders({
+    authorization: 'Token abc',
+    cookie: 'sessionid=1',
+    host: 'gateway.example',
+    'x-amz-security-token': 'x',
+    'x-ms-version': '2009-09-19',
+    'accept-encoding': 'gzip',
+    'x-forwarded-for': '1.2.3.4',
+    range: 'bytes=0-1',
+    'if-none-match': '"a"'
+  }), { range: 'bytes=0-1' }, 'a range, and nothing else of the client\'s request')
 })
 
-t.test('If-Modified-Since: an HTTP date is passed on in IMF-fixdate form; anything else is left out', async (t) => {
+t.test('httpDate reads HTTP-dates in their three forms, and nothing else', async (t) => {
   const dates: Array<[string, string]> = [
-    ['Wed, 21 Oct 2015 07:28:00 GMT', 'Wed, 21 Oct 2015 07:28:00 GMT'],
-    ['Sunday, 06-Nov-94 08:49:37 GMT', 'Sun, 06 Nov 1994 08:49:37 GMT'],
-    ['Sun Nov  6 08:49:37 1994', 'Sun, 06 Nov 1994 08:49:37 GMT']
+    ['Wed, 21 Oct 2015 07:28:00 GMT', '2015-10-21T07:28:00.000Z'],
+    ['Sunday, 06-Nov-94 08:49:37 GMT', '1994-11-06T08:49:37.000Z'],
+    ['Sun Nov  6 08:49:37 1994', '1994-11-06T08:49:37.000Z']
   ]
-  for (const [value, sent] of dates) t.same(storageRequestHeaders({ 'if-modified-since': value }), { 'if-modified-since': sent }, value)
+  for (const [value, iso] of dates) t.equal(new Date(httpDate(value) ?? NaN).toISOString(), iso, value)
   // RFC 9110, 13.1.3: a value that is not a valid HTTP-date is ignored. JavaScript reads many such
-  // values as dates ("1" as 2001); passing them on would turn a request for the object into a 304.
-  const dropped = ['', 'yesterday', 'not a date', '1', '0', '2020', '12', 'yesterday 1', '2015-10-21', '2015-10-21T07:28:00Z',
+  // values as dates ("1" as 2001); acting on them would turn a request for the object into a 304.
+  const refused = ['', 'yesterday', 'not a date', '1', '0', '2020', '12', 'yesterday 1', '2015-10-21', '2015-10-21T07:28:00Z',
     '1445412480000', 'Tue, 32 Oct 2015 07:28:00 GMT', `Wed, 21 Oct 2015 07:28:00 GMT${' '.repeat(60)}x`]
-  for (const value of dropped) t.same(storageRequestHeaders({ 'if-modified-since': value }), {}, JSON.stringify(value))
+  for (const value of refused) t.equal(httpDate(value), null, JSON.stringify(value))
   // asctime's form names no zone: it is GMT, whatever the gateway's own zone is.
   const zone = process.env.TZ
   process.env.TZ = 'Asia/Tokyo'
@@ -56,29 +66,7 @@ t.test('If-Modified-Since: an HTTP date is passed on in IMF-fixdate form; anythi
     if (zone === undefined) delete process.env.TZ
     else process.env.TZ = zone
   })
-  t.same(storageRequestHeaders({ 'if-modified-since': 'Sun Nov  6 08:49:37 1994' }),
-    { 'if-modified-since': 'Sun, 06 Nov 1994 08:49:37 GMT' }, 'asctime, in another time zone')
-})
-
-t.test('nothing else of the client\'s request reaches a storage', async (t) => {
-  t.same(storageRequestHeaders({
-    authorization: 'Token abc',
-    cookie: 'sessionid=1',
-    host: 'gateway.example',
-    'x-amz-security-token': 'x',
-    'x-ms-version': '2009-09-19',
-    'if-match': '"a"',
-    'if-unmodified-since': 'Wed, 21 Oct 2015 07:28:00 GMT',
-    'accept-encoding': 'gzip',
-    'x-forwarded-for': '1.2.3.4',
-    range: 'bytes=0-1',
-    'if-none-match': '"a"'
-  }), {
-    range: 'bytes=0-1',
-    'if-none-match': '"a"',
-    'if-match': '"a"',
-    'if-unmodified-since': 'Wed, 21 Oct 2015 07:28:00 GMT'
-  }, 'the conditionals are passed on; credentials, cookies, codings and forwarding headers are not')
+  t.equal(new Date(httpDate('Sun Nov  6 08:49:37 1994') ?? NaN).toISOString(), '1994-11-06T08:49:37.000Z', 'asctime, in another time zone')
 })
 
 t.test('suffixLength reads only a suffix range', async (t) => {
