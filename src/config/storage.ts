@@ -98,7 +98,8 @@ function resolveBackend (
     need('secret_access_key')
     const region = b.region ?? (b.type === 'gcs' ? 'auto' : null)
     if (region === null) c.add(path, 'type s3 needs region')
-    const endpoint = endpointOf(c, [...path, 'endpoint'], b.endpoint ?? (b.type === 'gcs' ? 'https://storage.googleapis.com' : null))
+    const fallback = b.type === 'gcs' ? 'https://storage.googleapis.com' : null
+    const endpoint = endpointOf(c, [...path, 'endpoint'], b.endpoint ?? fallback)
     return {
       ...common,
       type: b.type,
@@ -125,7 +126,8 @@ function resolveBackend (
     if (key !== null && (accountKey?.length !== 64 || !/^[A-Za-z0-9+/]+=*$/.test(key))) {
       c.add([...path, 'account_key'], 'must be the account key as Azure shows it (64 bytes in base64)')
     }
-    const endpoint = endpointOf(c, [...path, 'endpoint'], b.endpoint ?? `https://${account ?? 'account'}.blob.core.windows.net`)
+    const fallback = `https://${account ?? 'account'}.blob.core.windows.net`
+    const endpoint = endpointOf(c, [...path, 'endpoint'], b.endpoint ?? fallback)
     return {
       ...common,
       type: 'azure',

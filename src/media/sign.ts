@@ -20,7 +20,7 @@ export function bucketObjectUrl (backend: BucketBackend, bucket: string, key: st
   const path = encodeKeyPath(key)
   if (backend.endpoint === null) {
     const host = `s3.${backend.region}.amazonaws.com`
-    return backend.pathStyle ? new URL(`https://${host}/${bucket}/${path}`) : new URL(`https://${bucket}.${host}/${path}`)
+    return new URL(backend.pathStyle ? `https://${host}/${bucket}/${path}` : `https://${bucket}.${host}/${path}`)
   }
   const base = new URL(backend.endpoint)
   if (backend.pathStyle) return new URL(`${base.origin}${trimmed(base.pathname)}/${bucket}/${path}`)

@@ -8,6 +8,8 @@ import { startTestGateway } from '../support/gateway.js'
 import { s3ObjectPath, startS3 } from '../support/s3.js'
 import { startAzurite } from '../support/azurite.js'
 import { freePort } from '../support/redis.js'
+import { mediaClient, resolverPath, s3BackendConfig } from '../support/media.js'
+import { encodeFileUri } from '../../src/media/uri.js'
 
 // Attacks on the storage resolvers and signed links, against the real emulators (s3rver checks
 // SigV4, Azurite checks Shared Key). Each test reads the emulators' request logs: a refusal must
@@ -105,16 +107,8 @@ const env = {
   LG_SAS: `sv=2021-08-06&ss=b&srt=sco&sp=r&se=2099-01-01T00:00:00Z&sig=${FAKE_SIG}`,
   LG_LINK: randomBytes(32).toString('hex')
 }
-const s3Backend = (name: string, bucket: string, projects: number[], endpoint = s3.endpoint) => ({
-  name,
-  type: 's3',
-  endpoint,
-  region: s3.region,
-  buckets: [bucket],
-  projects,
-  access_key_id: { env: 'LG_S3_ID' },
-  secret_access_key: { env: 'LG_S3_SECRET' }
-})
+const s3Backend = (name: string, bucket: string, projects: number[], endpoint = s3.endpoint) =>
+  s3BackendConfig(s3, name, bucket, { projects, endpoint })
 const storage = {
   headers_timeout: '2s',
   link_keys: [{ id: 'k1', secret: { env: 'LG_LINK' } }],
@@ -133,14 +127,9 @@ const AUTH = { authorization: `Token ${await gw.issueToken(ANNOTATOR.email, 'ann
 const MANAGER = { authorization: `Token ${await gw.issueToken(ADMIN.email, 'manager', ADMIN.token)}` }
 
 const answers: string[] = []
-async function call (method: string, path: string, headers: Record<string, string> = {}) {
-  const res = await request(gw.url + path, { method: method as 'GET', headers, dispatcher: gw.dispatcher })
-  const raw = Buffer.from(await res.body.arrayBuffer())
-  answers.push(JSON.stringify(res.headers), raw.toString('latin1'))
-  return { status: res.statusCode, headers: res.headers, raw, json: () => JSON.parse(raw.toString('utf8')) as Record<string, unknown> }
-}
-const b64 = (uri: string): string => Buffer.from(uri).toString('base64url')
-const resolver = (task: number, uri: string): string => `/tasks/${task}/resolve/?fileuri=${b64(uri)}`
+const call = mediaClient(gw, answers)
+const b64 = encodeFileUri
+const resolver = resolverPath
 const fetched = (): string[] => s3.requests.map((r) => `${r.method} ${r.path}`)
 
 t.test('the part of a referenced key before a space or quote is no reference, and is not fetched', async (t) => {

@@ -13,6 +13,7 @@ import { startS3 } from '../support/s3.js'
 import { startAzurite } from '../support/azurite.js'
 import { startRedis } from '../support/redis.js'
 import { tempDir } from '../support/tmp.js'
+import { localFilesPath, mediaClient, resolverPath, s3BackendConfig } from '../support/media.js'
 
 // Second attack on the gateway's media: storages and clients that misbehave mid-stream, HTTP's
 // conditionals and ranges against what the storage answers, signed links after a binding changes,
@@ -132,16 +133,8 @@ const env = {
   LG_AZ_KEY: azure.accountKey,
   LG_LINK: randomBytes(32).toString('hex')
 }
-const s3Backend = (name: string, bucket: string, endpoint: string, projects: number[]) => ({
-  name,
-  type: 's3',
-  endpoint,
-  region: s3.region,
-  buckets: [bucket],
-  projects,
-  access_key_id: { env: 'LG_S3_ID' },
-  secret_access_key: { env: 'LG_S3_SECRET' }
-})
+const s3Backend = (name: string, bucket: string, endpoint: string, projects: number[]) =>
+  s3BackendConfig(s3, name, bucket, { projects, endpoint })
 const storage = {
   headers_timeout: '1s',
   timeout: '5s',
@@ -159,22 +152,9 @@ const gw = await startTestGateway(t, { store: 'redis', redis, upstreamUrl: upstr
 const TOKEN = await gw.issueToken(ANNOTATOR.email, 'annotator', ANNOTATOR.token, [], '3')
 const AUTH = { authorization: `Token ${TOKEN}` }
 
-async function call (method: string, path: string, headers: Record<string, string> = {}) {
-  const res = await request(gw.url + path, {
-    method: method as 'GET', headers, dispatcher: gw.dispatcher, headersTimeout: 10_000, bodyTimeout: 10_000
-  })
-  let raw = Buffer.alloc(0)
-  let error: string | null = null
-  try {
-    raw = Buffer.from(await res.body.arrayBuffer())
-  } catch (err) {
-    error = (err as Error).message
-  }
-  return { status: res.statusCode, headers: res.headers, raw, error, json: () => JSON.parse(raw.toString()) as Record<string, unknown> }
-}
-const b64 = (uri: string): string => Buffer.from(uri).toString('base64url')
-const resolver = (task: number, uri: string): string => `/tasks/${task}/resolve/?fileuri=${b64(uri)}`
-const local = (path: string): string => `/data/local-files/?d=${encodeURIComponent(path)}`
+const call = mediaClient(gw)
+const resolver = resolverPath
+const local = localFilesPath
 const VIDEO = resolver(task3, 's3://labelling/big.bin')
 const FRAMES = resolver(task3, 'azure-blob://frames/big.bin')
 const LOCAL = local('p3/big.mp4')

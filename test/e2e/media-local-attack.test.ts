@@ -2,10 +2,10 @@ import t from 'tap'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { request } from 'undici'
 import { DEFAULT_STANDIN_USERS, startLabelStudioStandIn, type StandInUser } from '../support/labelstudio-standin.js'
 import { startTestGateway } from '../support/gateway.js'
 import { tempDir } from '../support/tmp.js'
+import { localFilesPath, mediaClient } from '../support/media.js'
 
 // Attacks on local files and uploads served by the gateway: paths that leave their folder, odd
 // file types, conditionals, folders that do not exist.
@@ -48,12 +48,9 @@ const gw = await startTestGateway(t, { store: 'embedded', upstreamUrl: upstream.
 const AUTH = { authorization: `Token ${await gw.issueToken(ANNOTATOR.email, 'annotator', ANNOTATOR.token, [], '3')}` }
 const MANAGER = { authorization: `Token ${await gw.issueToken(ADMIN.email, 'manager', ADMIN.token)}` }
 
-async function call (path: string, headers: Record<string, string> = {}, method = 'GET') {
-  const res = await request(gw.url + path, { method: method as 'GET', headers, dispatcher: gw.dispatcher, headersTimeout: 5000, bodyTimeout: 5000 })
-  const raw = Buffer.from(await res.body.arrayBuffer())
-  return { status: res.statusCode, headers: res.headers, raw, text: raw.toString('latin1') }
-}
-const local = (path: string): string => `/data/local-files/?d=${encodeURIComponent(path)}`
+const get = mediaClient(gw, null, 5000)
+const call = async (path: string, headers: Record<string, string> = {}, method = 'GET') => await get(method, path, headers)
+const local = localFilesPath
 
 t.test('d values that leave the caller\'s folder, or name no regular file', async (t) => {
   const cases: Array<[string, number]> = [

@@ -4,10 +4,10 @@ import { once } from 'node:events'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { request } from 'undici'
 import { DEFAULT_STANDIN_USERS, startLabelStudioStandIn, type StandInUser } from '../support/labelstudio-standin.js'
 import { startTestGateway } from '../support/gateway.js'
 import { tempDir } from '../support/tmp.js'
+import { localFilesPath, mediaClient } from '../support/media.js'
 
 // Local-files storage and uploads, served by the gateway from folders mounted for it: a path must
 // stay inside its root once `..` and symbolic links are resolved, and belong to a project the
@@ -47,12 +47,9 @@ const gw = await startTestGateway(t, { store: 'embedded', upstreamUrl: upstream.
 const AUTH = { authorization: `Token ${await gw.issueToken(ANNOTATOR.email, 'annotator', ANNOTATOR.token, [], '3')}` }
 const MANAGER = { authorization: `Token ${await gw.issueToken(ADMIN.email, 'manager', ADMIN.token)}` }
 
-async function call (path: string, headers: Record<string, string> = {}, method = 'GET') {
-  const res = await request(gw.url + path, { method: method as 'GET', headers, dispatcher: gw.dispatcher })
-  const raw = Buffer.from(await res.body.arrayBuffer())
-  return { status: res.statusCode, headers: res.headers, raw, code: () => (JSON.parse(raw.toString()) as { code: string }).code }
-}
-const local = (path: string): string => `/data/local-files/?d=${encodeURIComponent(path)}`
+const get = mediaClient(gw)
+const call = async (path: string, headers: Record<string, string> = {}, method = 'GET') => await get(method, path, headers)
+const local = localFilesPath
 
 t.test('a file of a project\'s local storage, with ranges and revalidation', async (t) => {
   upstream.clear()

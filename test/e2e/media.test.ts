@@ -4,10 +4,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { DEFAULT_STANDIN_USERS, startLabelStudioStandIn, type StandInUser } from '../support/labelstudio-standin.js'
 import { buildProject, buildTask } from '../support/labelstudio-standin-data.js'
-import { request } from 'undici'
 import { startTestGateway } from '../support/gateway.js'
 import { startS3 } from '../support/s3.js'
 import { startAzurite } from '../support/azurite.js'
+import { mediaClient, resolverPath, s3BackendConfig } from '../support/media.js'
+import { encodeFileUri } from '../../src/media/uri.js'
 
 // Task media through the gateway, against real storage emulators: an S3 store (s3rver, which checks
 // SigV4) and Azure Blob (Azurite, which checks Shared Key). The gateway answers Label Studio's
@@ -62,16 +63,8 @@ const env = {
   LG_LINK_OLD: randomBytes(32).toString('hex'),
   LG_LINK_NEW: randomBytes(32).toString('hex')
 }
-const s3Backend = (name: string, bucket: string, secret: string, endpoint = s3.endpoint) => ({
-  name,
-  type: 's3',
-  endpoint,
-  region: s3.region,
-  buckets: [bucket],
-  projects: [3, 4],
-  access_key_id: { env: 'LG_S3_ID' },
-  secret_access_key: { env: secret }
-})
+const s3Backend = (name: string, bucket: string, secret: string, endpoint = s3.endpoint) =>
+  s3BackendConfig(s3, name, bucket, { projects: [3, 4], endpoint, secretEnv: secret })
 const azureBackend = (name: string, container: string, key: string) => ({
   name, type: 'azure', account: azure.account, endpoint: azure.endpoint, containers: [container], projects: [3], account_key: { env: key }
 })
@@ -95,15 +88,9 @@ const MANAGER = { authorization: `Token ${managerToken}` }
 /** Every answer the tests saw, headers and bytes, for the check that nothing leaks. */
 const answers: string[] = []
 
-async function call (method: string, path: string, headers: Record<string, string> = {}) {
-  const res = await request(gw.url + path, { method: method as 'GET', headers, dispatcher: gw.dispatcher })
-  const raw = Buffer.from(await res.body.arrayBuffer())
-  answers.push(JSON.stringify(res.headers), raw.toString('latin1'))
-  return { status: res.statusCode, headers: res.headers, raw, json: () => JSON.parse(raw.toString('utf8')) as Record<string, unknown> }
-}
-
-const fileuri = (uri: string): string => Buffer.from(uri).toString('base64url')
-const resolver = (task: number, uri: string): string => `/tasks/${task}/resolve/?fileuri=${fileuri(uri)}`
+const call = mediaClient(gw, answers)
+const fileuri = encodeFileUri
+const resolver = resolverPath
 const s3Fetches = (): string[] => s3.requests.map((r) => `${r.method} ${r.path}`)
 
 t.test('an annotator of project 3 follows the task\'s own link to an S3 image, with ranges and revalidation', async (t) => {
